@@ -1,0 +1,1 @@
+"""Reading, validating, splitting and tokenizing news data."""
