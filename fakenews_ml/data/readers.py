@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
@@ -32,7 +33,9 @@ def read_sources(uris: list[str], progress: bool = True) -> tuple[pd.DataFrame, 
 
 
 def read_news_file(path: Path | str, source_name: str | None = None) -> pd.DataFrame:
-    """One CSV in any supported layout -> canonical frame (rows with an empty title are dropped)."""
+    """One CSV in any supported layout -> canonical frame (rows with an empty title are dropped).
+
+    A header-only file gives an empty canonical frame; a file whose rows all lack a title is an error."""
     path = Path(path)
     raw = _read_csv(path)
     return canonicalize(raw, source_name or path.stem, where=str(path))
@@ -47,18 +50,22 @@ def canonicalize(raw: pd.DataFrame, source_name: str, where: str = "input") -> p
             "Expected WELFake (,title,text,label), title,text,label[,source] or title,label"
         )
     title = raw[columns["title"]].astype("string").str.strip()
+    keep = (title.notna() & (title != "")).to_numpy()
+    dropped = int((~keep).sum())
+    if len(raw) and not keep.any():
+        raise SchemaError(f"{where}: no rows with a non-empty title ({len(raw)} row(s) read)")
+    # Rows without a title are dropped before labels are parsed: their labels never matter.
+    raw, title = raw[keep], title[keep]
     text = raw[columns["text"]].astype("string").fillna("") if "text" in columns else pd.Series("", index=raw.index, dtype="string")
     label = _parse_labels(raw[columns["label"]], where)
     source = raw[columns["source"]].astype("string").fillna(source_name) if "source" in columns else source_name
-    frame = pd.DataFrame({"title": title, "text": text, "label": label, "source": source})
-    dropped = int((frame["title"].isna() | (frame["title"] == "")).sum())
-    frame = frame[frame["title"].notna() & (frame["title"] != "")].reset_index(drop=True)
-    if frame.empty:
-        raise SchemaError(f"{where}: no rows with a non-empty title")
+    frame = pd.DataFrame({"title": title, "text": text, "label": label, "source": source}, index=raw.index)
+    frame = frame.reset_index(drop=True)
     frame.insert(0, "id", [_row_id(t, x) for t, x in zip(frame["title"], frame["text"])])
     frame = frame.astype({"id": "string", "title": "string", "text": "string", "label": "int8", "source": "string"})
+    frame = frame[CANONICAL_COLUMNS]
     frame.attrs["dropped_empty_titles"] = dropped
-    return frame[CANONICAL_COLUMNS]
+    return frame
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -99,4 +106,6 @@ def _row_id(title: str, text: str) -> str:
 
 
 def _source_name(uri: str) -> str:
-    return Path(uri.split("?")[0].rstrip("/")).stem or uri
+    parsed = urlparse(uri)
+    path = unquote(parsed.path) if parsed.scheme else uri
+    return Path(path.rstrip("/")).stem or uri

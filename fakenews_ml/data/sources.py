@@ -10,7 +10,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from fakenews_ml.errors import DataSourceError
 from fakenews_ml.settings import download_cache_dir
@@ -41,7 +41,10 @@ def resolve(uri: str, progress: bool = True) -> ResolvedSource:
     elif parsed.scheme == "gs":
         path = _cached(uri, lambda tmp: _download_gcs(parsed.netloc, parsed.path.lstrip("/"), tmp))
     elif parsed.scheme in ("", "file"):
-        path = Path(parsed.path if parsed.scheme == "file" else uri).expanduser()
+        if parsed.scheme == "file" and parsed.netloc not in ("", "localhost"):
+            raise DataSourceError(f"file:// URI with a remote host is not supported: {uri!r}; use file:///absolute/path")
+        # file:// URIs are percent-encoded ("my%20data.csv"); plain paths are taken literally.
+        path = Path(unquote(parsed.path) if parsed.scheme == "file" else uri).expanduser()
         if not path.is_file():
             raise DataSourceError(f"source file not found: {path} (from {uri!r})")
         return ResolvedSource(uri, path.resolve(), sha256_file(path))
@@ -61,7 +64,15 @@ def _manifest_path(path: Path) -> Path:
 
 
 def _manifest(path: Path) -> dict:
-    return json.loads(_manifest_path(path).read_text())
+    manifest = _manifest_path(path)
+    try:
+        data = json.loads(manifest.read_text())
+        str(data["sha256"])
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise DataSourceError(
+            f"download manifest {manifest} is unreadable ({exc}); delete {path.parent} to download it again"
+        ) from None
+    return data
 
 
 def _cached(uri: str, fetch) -> Path:
@@ -80,9 +91,13 @@ def _cached(uri: str, fetch) -> Path:
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
     os.close(fd)
     tmp = Path(tmp_name)
+    tmp_manifest = tmp.with_name(tmp.name + ".sha256.json")
     try:
         fetch(tmp)
         digest = sha256_file(tmp)
+        # The manifest goes in first: a data file is never in place without the checksum that guards it.
+        tmp_manifest.write_text(json.dumps({"uri": uri, "sha256": digest, "bytes": tmp.stat().st_size}))
+        os.replace(tmp_manifest, manifest)
         os.replace(tmp, path)
     except DataSourceError:
         raise
@@ -90,7 +105,13 @@ def _cached(uri: str, fetch) -> Path:
         raise DataSourceError(f"could not download {uri}: {exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
-    manifest.write_text(json.dumps({"uri": uri, "sha256": digest, "bytes": path.stat().st_size}))
+        tmp_manifest.unlink(missing_ok=True)
+        if not path.exists():  # failed: no orphan manifest, no empty slot folder
+            manifest.unlink(missing_ok=True)
+            try:
+                path.parent.rmdir()
+            except OSError:
+                pass
     return path
 
 

@@ -16,13 +16,19 @@ from fakenews_ml.config import DataConfig
 from fakenews_ml.errors import LeakageError, SchemaError
 
 SPLITS = ("train", "val", "test")
-_NON_WORD = re.compile(r"[^\w]+")
+_NON_WORD = re.compile(r"[\W_]+")
+_APOSTROPHES = re.compile(r"['\u2018\u2019\u02bc`]")
+_ACCENTS = re.compile(r"[\u0300-\u036f]")  # combining diacritical marks (é -> e); kana voicing marks stay
 
 
 def normalize_title(title: str) -> str:
-    """Case, accents, punctuation and spacing folded away: 'Trump’s WALL!' == 'trumps wall'."""
-    folded = unicodedata.normalize("NFKD", str(title)).encode("ascii", "ignore").decode()
-    folded = folded.lower().replace("'", "")
+    """Case, accents, punctuation and spacing folded away: 'Trump’s WALL!' == 'trumps wall'.
+
+    Letters of every script are kept (only diacritical accents are dropped), so non-Latin headlines
+    are not all folded into the same empty key."""
+    decomposed = unicodedata.normalize("NFKD", str(title))
+    folded = unicodedata.normalize("NFC", _ACCENTS.sub("", decomposed)).casefold()
+    folded = _APOSTROPHES.sub("", folded)
     return _NON_WORD.sub(" ", folded).strip()
 
 
@@ -31,27 +37,34 @@ class SplitResult:
     frames: dict[str, pd.DataFrame]
     duplicates_removed: int
     conflicting_labels_removed: int
+    empty_titles_removed: int = 0  # titles with no letters or digits at all (e.g. only emoji)
 
     def sizes(self) -> dict[str, int]:
         return {name: len(frame) for name, frame in self.frames.items()}
 
 
 def deduplicate(frame: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
-    """Keep one row per normalised title; titles seen with both labels are dropped as unreliable."""
+    """Keep one row per normalised title; titles seen with both labels are dropped as unreliable.
+
+    Returns ``(deduped, duplicates, conflicting_rows)``; rows whose normalised title is empty are dropped
+    too and counted in ``deduped.attrs["empty_titles_removed"]``."""
     work = frame.assign(norm_title=frame["title"].map(normalize_title))
+    n_empty = int((work["norm_title"] == "").sum())
     work = work[work["norm_title"] != ""]
     labels_per_title = work.groupby("norm_title")["label"].nunique()
     conflicting = labels_per_title[labels_per_title > 1].index
     n_conflict_rows = int(work["norm_title"].isin(conflicting).sum())
     work = work[~work["norm_title"].isin(conflicting)]
     deduped = work.drop_duplicates("norm_title", keep="first").reset_index(drop=True)
-    duplicates = len(frame) - n_conflict_rows - len(deduped)
+    duplicates = len(frame) - n_empty - n_conflict_rows - len(deduped)
+    deduped.attrs["empty_titles_removed"] = n_empty
     return deduped, duplicates, n_conflict_rows
 
 
 def split_news(frame: pd.DataFrame, config: DataConfig) -> SplitResult:
     """Stratified, seeded train/val/test over deduplicated titles; proven leak-free before returning."""
     deduped, duplicates, conflicts = deduplicate(frame)
+    n_empty = deduped.attrs.get("empty_titles_removed", 0)
     if config.max_rows and len(deduped) > config.max_rows:
         deduped = _stratified_sample(deduped, config.max_rows, config.seed)
     rng = np.random.default_rng(config.seed)
@@ -60,17 +73,17 @@ def split_news(frame: pd.DataFrame, config: DataConfig) -> SplitResult:
         order = rng.permutation(group.index.to_numpy())
         n_test = int(round(len(order) * config.test_fraction))
         n_val = int(round(len(order) * config.val_fraction))
-        assignment[order[:n_test]] = "test"
-        assignment[order[n_test:n_test + n_val]] = "val"
+        assignment.loc[order[:n_test]] = "test"
+        assignment.loc[order[n_test:n_test + n_val]] = "val"
     frames = {name: deduped[assignment == name].reset_index(drop=True) for name in SPLITS}
     for name, part in frames.items():
         if part.empty or part["label"].nunique() < 2:
             raise SchemaError(
-                f"split {name!r} has {len(part)} rows and labels {sorted(part['label'].unique())}: "
+                f"split {name!r} has {len(part)} rows and labels {sorted(int(v) for v in part['label'].unique())}: "
                 "need more data of both classes"
             )
     check_no_leakage(frames)
-    return SplitResult(frames, duplicates, conflicts)
+    return SplitResult(frames, duplicates, conflicts, n_empty)
 
 
 def leaked_titles(frames: dict[str, pd.DataFrame]) -> dict[str, list[str]]:
@@ -92,9 +105,24 @@ def check_no_leakage(frames: dict[str, pd.DataFrame]) -> None:
 
 
 def _stratified_sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    fraction = n / len(frame)
-    return (
-        frame.groupby("label", group_keys=False)
-        .apply(lambda g: g.sample(frac=fraction, random_state=seed), include_groups=True)
-        .reset_index(drop=True)
-    )
+    """Exactly ``n`` rows (never more), class shares kept: largest-remainder allocation per label."""
+    counts = frame["label"].value_counts().sort_index()
+    quotas = counts * n / len(frame)
+    take = np.floor(quotas).astype(int)
+    remainder = (quotas - take).sort_values(ascending=False, kind="stable")
+    take.loc[remainder.index[: n - int(take.sum())]] += 1
+    parts = [
+        frame[frame["label"] == label].sample(n=int(k), random_state=seed)
+        for label, k in take.items()
+    ]
+    return pd.concat(parts).sort_index().reset_index(drop=True)
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """A short content hash of a frame's rows (ids and labels): the data version used in lineage."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for row_id, label in zip(frame["id"].astype(str), frame["label"].astype(int)):
+        digest.update(f"{row_id}:{label}\n".encode())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,191 @@
+"""Model bundles: one self-contained directory per model (or per quantized variant).
+
+    model.safetensors   weights (tensors only: loading never unpickles)
+    encoder/config.json the encoder architecture
+    tokenizer/          the fast tokenizer
+    bundle.json         version, variant, decision threshold, model/train config
+    metrics.json        held-out metrics
+    lineage.json        data sources and hashes, code version, parent bundle
+    plots/              confusion matrix, ROC (PNG)
+
+A bundle is written into a temporary sibling directory and renamed into place, so a crash never leaves
+a half-written bundle where a reader would find it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import pandas as pd
+from safetensors.torch import load_file, save_file
+
+from fakenews_ml.config import ModelConfig
+from fakenews_ml.data.sources import sha256_file
+from fakenews_ml.errors import BundleError
+from fakenews_ml.model import weights as weight_codec
+from fakenews_ml.model.classifier import HeadlineClassifier
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+REQUIRED = (WEIGHTS_FILE, "bundle.json", "encoder/config.json", "tokenizer")
+
+
+@dataclass
+class LoadedBundle:
+    path: Path
+    model: torch.nn.Module
+    tokenizer: object
+    meta: dict
+    metrics: dict = field(default_factory=dict)
+    lineage: dict = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return self.meta["version"]
+
+    @property
+    def variant(self) -> str:
+        return self.meta["variant"]
+
+    @property
+    def threshold(self) -> float:
+        return float(self.meta["threshold"])
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return ModelConfig(**self.meta["model_config"])
+
+
+def code_version() -> str:
+    """Package version plus the git commit of the source tree when there is one."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        package = version("fakenews")
+    except PackageNotFoundError:
+        package = "0+unknown"
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"{package}+{commit}" if commit else package
+
+
+def save_bundle(
+    out_dir: Path | str,
+    model: torch.nn.Module,
+    tokenizer,
+    encoder_config,
+    model_config: ModelConfig,
+    *,
+    threshold: float,
+    metrics: dict,
+    lineage: dict,
+    variant: str = "fp32",
+    train_config: dict | None = None,
+    plots: dict[str, Path] | None = None,
+    extra: dict[str, dict] | None = None,
+    tables: dict[str, pd.DataFrame] | None = None,
+) -> Path:
+    """Write a complete bundle to ``out_dir`` atomically; returns its path."""
+    out_dir = Path(out_dir).expanduser().resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.partial-"))
+    staging.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be read by servers
+    try:
+        tensors = weight_codec.pack(model, variant)
+        save_file(tensors, str(staging / WEIGHTS_FILE))
+        digest = sha256_file(staging / WEIGHTS_FILE)
+        encoder_config.save_pretrained(str(staging / "encoder"))
+        tokenizer.save_pretrained(str(staging / "tokenizer"))
+        created = datetime.now(timezone.utc)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "version": f"{created:%Y%m%d-%H%M%S}-{digest[:8]}",
+            "created_at": created.isoformat(timespec="seconds"),
+            "variant": variant,
+            "threshold": float(threshold),
+            "labels": {"0": "real", "1": "fake"},
+            "weights_sha256": digest,
+            "size_bytes": (staging / WEIGHTS_FILE).stat().st_size,
+            "model_config": model_config.model_dump(),
+            "train_config": train_config or {},
+        }
+        _write_json(staging / "bundle.json", meta)
+        _write_json(staging / "metrics.json", metrics)
+        _write_json(staging / "lineage.json", {"code_version": code_version(), **lineage})
+        for name, data in (extra or {}).items():
+            _write_json(staging / f"{name}.json", data)
+        for name, table in (tables or {}).items():
+            table.to_csv(staging / f"{name}.csv", index=False)
+        if plots:
+            (staging / "plots").mkdir()
+            for plot in plots.values():
+                shutil.copy2(plot, staging / "plots" / Path(plot).name)
+        _swap_into_place(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def read_meta(path: Path | str) -> dict:
+    """``bundle.json`` of a bundle, checked for completeness, without loading weights."""
+    path = Path(path)
+    missing = [name for name in REQUIRED if not (path / name).exists()]
+    if not path.is_dir() or missing:
+        raise BundleError(f"{path} is not a complete model bundle (missing: {missing or 'directory'})")
+    meta = json.loads((path / "bundle.json").read_text())
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise BundleError(f"{path}: bundle format {meta.get('format_version')} is not supported (expected {FORMAT_VERSION})")
+    return meta
+
+
+def read_json(path: Path | str, name: str) -> dict:
+    file = Path(path) / f"{name}.json"
+    return json.loads(file.read_text()) if file.exists() else {}
+
+
+def load_bundle(path: Path | str, verify: bool = True) -> LoadedBundle:
+    """Rebuild the model from config + safetensors (no pickle), with its tokenizer and metadata."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    path = Path(path).expanduser().resolve()
+    meta = read_meta(path)
+    if verify and sha256_file(path / WEIGHTS_FILE) != meta["weights_sha256"]:
+        raise BundleError(f"{path}: weights do not match the checksum in bundle.json (corrupt or tampered)")
+    model_config = ModelConfig(**meta["model_config"])
+    encoder_config = AutoConfig.from_pretrained(str(path / "encoder"))
+    skeleton = HeadlineClassifier.from_encoder_config(encoder_config, model_config)
+    model = weight_codec.unpack(skeleton, load_file(str(path / WEIGHTS_FILE)), meta["variant"])
+    tokenizer = AutoTokenizer.from_pretrained(str(path / "tokenizer"))
+    return LoadedBundle(path, model, tokenizer, meta, read_json(path, "metrics"), read_json(path, "lineage"))
+
+
+def bundle_size(path: Path | str) -> int:
+    return (Path(path) / WEIGHTS_FILE).stat().st_size
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    """Rename ``staging`` to ``target``; an existing bundle there is replaced only once the new one is whole."""
+    if target.exists():
+        retired = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, retired)
+        os.replace(staging, target)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(staging, target)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))

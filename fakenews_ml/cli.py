@@ -1,0 +1,206 @@
+"""``fakenews``: train, evaluate, quantize and predict from the command line.
+
+Every command has ``--help``. Errors the project raises on purpose (bad input, missing files) are printed
+as one line on stderr with exit code 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from fakenews_ml.errors import FakeNewsError
+from fakenews_ml.settings import bundles_dir
+
+EXIT_USAGE = 2
+
+
+def _add_train(sub) -> None:
+    from fakenews_ml.config import DataConfig, ModelConfig, TrainConfig
+
+    d, m, t = DataConfig.model_fields, ModelConfig.model_fields, TrainConfig.model_fields
+    p = sub.add_parser("train", help="train a classifier and write a model bundle",
+                       description="Read sources, validate, dedupe and split, fine-tune the encoder, write a bundle.")
+    p.add_argument("--sources", help="comma-separated URIs (paths, http(s)://, gs://); default: $FAKENEWS_SOURCES or WELFake")
+    p.add_argument("--out", type=Path, help=f"bundle directory to write (default: {bundles_dir()}/<version>)")
+    p.add_argument("--encoder", help="Hugging Face hub id or local folder (default: packaged all-MiniLM-L6-v2)")
+    p.add_argument("--max-length", type=int, default=m["max_length"].default, help="token budget per headline")
+    p.add_argument("--epochs", type=int, default=t["epochs"].default)
+    p.add_argument("--batch-size", type=int, default=t["batch_size"].default)
+    p.add_argument("--learning-rate", type=float, default=t["learning_rate"].default)
+    p.add_argument("--precision", default=t["precision"].default, choices=["auto", "32-true", "bf16-mixed", "16-mixed"])
+    p.add_argument("--accelerator", default=t["accelerator"].default, help="auto, cpu, gpu")
+    p.add_argument("--max-steps", type=int, default=t["max_steps"].default, help="stop after this many steps (smoke runs)")
+    p.add_argument("--max-rows", type=int, default=d["max_rows"].default, help="stratified sample of the deduplicated data")
+    p.add_argument("--seed", type=int, default=t["seed"].default)
+    p.add_argument("--config", type=Path, help="JSON file with a full PipelineConfig (flags above override it)")
+    p.add_argument("--wandb", action="store_true", help="log to Weights & Biases (mode from WANDB_MODE, default offline)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(run=_cmd_train)
+
+
+def _cmd_train(args) -> int:
+    from fakenews_ml.config import PipelineConfig
+    from fakenews_ml.pipeline import train_from_sources
+
+    config = PipelineConfig.model_validate_json(args.config.read_text()) if args.config else PipelineConfig()
+    if args.sources:
+        config.data.sources = args.sources
+    config.data.max_rows = args.max_rows
+    config.data.seed = args.seed
+    config.model.encoder = args.encoder or config.model.encoder
+    config.model.max_length = args.max_length
+    train = config.train
+    train.epochs, train.batch_size, train.learning_rate = args.epochs, args.batch_size, args.learning_rate
+    train.precision, train.accelerator, train.max_steps, train.seed = args.precision, args.accelerator, args.max_steps, args.seed
+    train.progress_bar = not args.no_progress
+    out = args.out or bundles_dir() / "latest"
+    logger = _wandb_logger(config) if args.wandb else None
+    result = train_from_sources(config, out, logger=logger)
+    _print_json({
+        "bundle": str(result.bundle_path),
+        "threshold": round(result.threshold, 4),
+        "test": {k: result.test_metrics.get(k) for k in ("accuracy", "macro_f1", "roc_auc", "pr_auc", "ece")},
+        "precision": result.precision,
+        "minutes": round(result.seconds / 60, 1),
+    })
+    return 0
+
+
+def _wandb_logger(config):
+    import os
+
+    from lightning.pytorch.loggers import WandbLogger
+
+    os.environ.setdefault("WANDB_MODE", "offline")
+    return WandbLogger(project=os.environ.get("WANDB_PROJECT", "fakenews"), config=config.model_dump(), log_model=False)
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="metrics of a bundle on a labelled CSV",
+                       description="Accuracy, macro-F1, ROC-AUC, PR-AUC, calibration error, confusion matrix (JSON on stdout).")
+    p.add_argument("--model", type=Path, required=True, help="bundle directory")
+    p.add_argument("--input", required=True, help="labelled CSV (any supported layout) or URI")
+    p.add_argument("--variant", default="fp32", choices=["fp32", "int8", "bf16", "auto"])
+    p.add_argument("--plots", type=Path, help="also write confusion matrix / ROC / calibration PNGs here")
+    p.set_defaults(run=_cmd_evaluate)
+
+
+def _cmd_evaluate(args) -> int:
+    from fakenews_ml.assessment import evaluate_predictor
+    from fakenews_ml.data.readers import read_sources
+    from fakenews_ml.predict import Predictor
+
+    frame, _ = read_sources([args.input], progress=False)
+    metrics = evaluate_predictor(Predictor.from_path(args.model, args.variant), frame, args.plots)
+    _print_json(metrics)
+    return 0
+
+
+def _add_quantize(sub) -> None:
+    p = sub.add_parser("quantize", help="build int8 and bf16 variants with a parity report",
+                       description="Writes <model>/variants/{int8,bf16} and <model>/quantization.json.")
+    p.add_argument("--model", type=Path, required=True, help="fp32 bundle directory")
+    p.add_argument("--input", help="labelled CSV to measure parity on (default: the bundle's frozen test split)")
+    p.add_argument("--variants", default="int8,bf16", help="comma-separated: int8,bf16")
+    p.set_defaults(run=_cmd_quantize)
+
+
+def _cmd_quantize(args) -> int:
+    from fakenews_ml.bundle import load_bundle, read_meta
+    from fakenews_ml.config import QuantizeConfig
+    from fakenews_ml.data.readers import read_news_file, read_sources
+    from fakenews_ml.data.tokenize import tokenize_frame
+    from fakenews_ml.quantize import quantize_bundle
+    from fakenews_ml.train import HELDOUT_TABLE
+
+    meta = read_meta(args.model)
+    heldout = args.model / f"{HELDOUT_TABLE}.csv"
+    if args.input:
+        frame, _ = read_sources([args.input], progress=False)
+    elif heldout.exists():
+        frame = read_news_file(heldout)
+    else:
+        raise FakeNewsError(f"{args.model} has no {heldout.name}; pass --input with a labelled CSV")
+    tokenizer = load_bundle(args.model).tokenizer
+    split = tokenize_frame(frame, tokenizer, meta["model_config"]["max_length"])
+    config = QuantizeConfig(variants=[v.strip() for v in args.variants.split(",") if v.strip()])
+    _print_json(quantize_bundle(args.model, split, config))
+    return 0
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="classify headlines (a CSV, or one headline)",
+                       description="Adds prob_fake (0..1) and label (1 = fake) to every row, in order.")
+    p.add_argument("headline", nargs="?", help="a single headline to classify")
+    p.add_argument("--model", type=Path, required=True, help="bundle directory")
+    p.add_argument("--input", type=Path, help="CSV with a 'title' column")
+    p.add_argument("--output", type=Path, help="CSV to write (every input row, plus prob_fake and label)")
+    p.add_argument("--variant", default="auto", choices=["fp32", "int8", "bf16", "auto"],
+                   help="auto = the quantized variant recommended by `fakenews quantize`, else fp32")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.set_defaults(run=_cmd_predict)
+
+
+def _cmd_predict(args) -> int:
+    from fakenews_ml.config import PredictConfig
+    from fakenews_ml.predict import Predictor
+    from fakenews_ml.tables import read_title_csv, write_csv_atomically
+
+    if bool(args.headline) == bool(args.input):
+        raise FakeNewsError("give either one headline or --input CSV (with --output CSV)")
+    if args.input and not args.output:
+        raise FakeNewsError("--input needs --output (where to write the predictions)")
+    predictor = Predictor.from_path(args.model, args.variant, PredictConfig(batch_size=args.batch_size))
+    if args.headline:
+        row = predictor.predict([args.headline]).iloc[0]
+        _print_json({"title": args.headline, "prob_fake": round(float(row.prob_fake), 4), "label": int(row.label),
+                     "verdict": "fake" if row.label else "real", "model_version": predictor.version})
+        return 0
+    frame = read_title_csv(args.input)
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(frame), unit="headline", desc="predict", file=sys.stderr) as bar:
+        result = predictor.predict(frame["title"].tolist(), progress=bar.update)
+    frame["prob_fake"] = result["prob_fake"].round(6).to_numpy()
+    frame["label"] = result["label"].to_numpy()
+    write_csv_atomically(frame, args.output)
+    print(f"wrote {len(frame)} predictions to {args.output}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fakenews", description="Train, ship and watch a fake-news headline classifier.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_train, _add_evaluate, _add_quantize, _add_predict):
+        add(sub)
+    return parser
+
+
+def _print_json(data) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # Our own logger only: Lightning and Dagster configure theirs, and a root handler would print twice.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.getLogger("fakenews_ml").addHandler(handler)
+    logging.getLogger("fakenews_ml").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        return args.run(args)
+    except FakeNewsError as exc:
+        if args.verbose:
+            raise
+        print(f"fakenews {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

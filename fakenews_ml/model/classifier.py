@@ -1,0 +1,45 @@
+"""``HeadlineClassifier``: encoder -> pooled sentence vector -> dropout -> linear head (2 logits)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, PretrainedConfig
+
+from fakenews_ml.config import ModelConfig
+from fakenews_ml.model.encoder import resolve_encoder
+
+
+class HeadlineClassifier(nn.Module):
+    def __init__(self, encoder: nn.Module, pooling: str = "mean", dropout: float = 0.1):
+        super().__init__()
+        self.encoder = encoder
+        self.pooling = pooling
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(encoder.config.hidden_size, 2)
+
+    @classmethod
+    def from_pretrained(cls, config: ModelConfig) -> "HeadlineClassifier":
+        encoder = AutoModel.from_pretrained(resolve_encoder(config.encoder), add_pooling_layer=False)
+        return cls(encoder, config.pooling, config.dropout)
+
+    @classmethod
+    def from_encoder_config(cls, encoder_config: PretrainedConfig, config: ModelConfig) -> "HeadlineClassifier":
+        """Same architecture with random weights: the skeleton a saved bundle's weights are loaded into."""
+        return cls(AutoModel.from_config(encoder_config, add_pooling_layer=False), config.pooling, config.dropout)
+
+    @staticmethod
+    def encoder_config(config: ModelConfig) -> PretrainedConfig:
+        return AutoConfig.from_pretrained(resolve_encoder(config.encoder))
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The pooled sentence vector: the head's input, and what embedding drift compares."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        # mean over real tokens: what all-MiniLM-L6-v2 was trained to produce
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.embed(input_ids, attention_mask))).float()

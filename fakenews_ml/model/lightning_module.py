@@ -1,0 +1,73 @@
+"""``ClassifierModule``: holds only the model, its loss and its optimisation schedule."""
+
+from __future__ import annotations
+
+import lightning.pytorch as L
+import numpy as np
+import torch
+from torch import nn
+from transformers import get_linear_schedule_with_warmup
+
+from fakenews_ml.config import TrainConfig
+from fakenews_ml.model.classifier import HeadlineClassifier
+
+NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight")
+
+
+def balanced_class_weights(counts: np.ndarray) -> torch.Tensor:
+    """n / (k * n_c): the minority class (fake, ~24% in FakeNewsNet) counts as much as the majority."""
+    counts = np.maximum(np.asarray(counts, dtype=np.float64), 1.0)
+    return torch.tensor(counts.sum() / (len(counts) * counts), dtype=torch.float32)
+
+
+class ClassifierModule(L.LightningModule):
+    def __init__(self, model: HeadlineClassifier, config: TrainConfig, class_weights: torch.Tensor | None = None):
+        super().__init__()
+        # from_pretrained leaves the encoder in eval mode, and Lightning keeps each submodule's mode:
+        # without this, dropout would silently stay off during training.
+        self.model = model.train()
+        self.config = config
+        self.loss = nn.CrossEntropyLoss(weight=class_weights)
+        self._val_probs: list[torch.Tensor] = []
+        self._val_labels: list[torch.Tensor] = []
+
+    def forward(self, input_ids, attention_mask):
+        return self.model(input_ids, attention_mask)
+
+    def training_step(self, batch, batch_idx):
+        logits = self(batch["input_ids"], batch["attention_mask"])
+        loss = self.loss(logits, batch["labels"])
+        self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(logits))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        logits = self(batch["input_ids"], batch["attention_mask"])
+        self.log("val_loss", self.loss(logits, batch["labels"]), prog_bar=True, on_epoch=True, batch_size=len(logits))
+        self._val_probs.append(torch.softmax(logits, dim=-1)[:, 1].detach().cpu())
+        self._val_labels.append(batch["labels"].detach().cpu())
+
+    def on_validation_epoch_end(self):
+        from sklearn.metrics import f1_score, roc_auc_score
+
+        probs = torch.cat(self._val_probs).numpy()
+        labels = torch.cat(self._val_labels).numpy()
+        self._val_probs.clear()
+        self._val_labels.clear()
+        if len(np.unique(labels)) == 2:
+            self.log("val_roc_auc", float(roc_auc_score(labels, probs)), prog_bar=True)
+            self.log("val_macro_f1", float(f1_score(labels, probs >= 0.5, average="macro")), prog_bar=True)
+
+    def predict_step(self, batch, batch_idx):
+        return batch["index"], torch.softmax(self(batch["input_ids"], batch["attention_mask"]), dim=-1)[:, 1]
+
+    def configure_optimizers(self):
+        cfg = self.config
+        groups = []
+        for params_of, lr in ((self.model.encoder, cfg.learning_rate), (self.model.head, cfg.head_learning_rate)):
+            named = [(n, p) for n, p in params_of.named_parameters() if p.requires_grad]
+            groups.append({"params": [p for n, p in named if not n.endswith(NO_DECAY)], "lr": lr, "weight_decay": cfg.weight_decay})
+            groups.append({"params": [p for n, p in named if n.endswith(NO_DECAY)], "lr": lr, "weight_decay": 0.0})
+        optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
+        total = int(self.trainer.estimated_stepping_batches)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(total * cfg.warmup_ratio), total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

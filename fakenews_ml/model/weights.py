@@ -1,0 +1,73 @@
+"""Weights <-> safetensors for each bundle variant. Only tensors are stored, so loading never unpickles.
+
+- ``fp32``: the trained weights as they are.
+- ``bf16``: floating tensors cast to bfloat16 (half the size; run on CPU with bf16 kernels).
+- ``int8``: dynamic int8 (``torch.ao``) — every Linear weight stored as int8 + scale + zero point,
+  rebuilt into ``DynamicQuantizedLinear`` modules on load.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+VARIANTS = ("fp32", "bf16", "int8")
+_INT8 = ".weight_int8"
+
+
+def quantize_int8(model: nn.Module) -> nn.Module:
+    """A dynamically int8-quantized copy (Linear layers) for CPU inference; the original is untouched."""
+    from torch.ao.quantization import quantize_dynamic
+
+    return quantize_dynamic(copy.deepcopy(model).float().eval(), {nn.Linear}, dtype=torch.qint8)
+
+
+def _quantized_linears(model: nn.Module):
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
+
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, DynamicQuantizedLinear)]
+
+
+def pack(model: nn.Module, variant: str) -> dict[str, torch.Tensor]:
+    """The tensors to store for ``model`` (for int8: an already-quantized model)."""
+    if variant == "fp32":
+        return {k: v.detach().float().contiguous() for k, v in model.state_dict().items()}
+    if variant == "bf16":
+        return {k: (v.to(torch.bfloat16) if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
+    if variant == "int8":
+        tensors = {k: v.contiguous() for k, v in model.state_dict().items() if isinstance(v, torch.Tensor) and "_packed_params" not in k}
+        for name, linear in _quantized_linears(model):
+            weight, bias = linear.weight(), linear.bias()
+            tensors[name + _INT8] = weight.int_repr().contiguous()
+            tensors[name + ".weight_scale"] = torch.tensor([weight.q_scale()], dtype=torch.float64)
+            tensors[name + ".weight_zero_point"] = torch.tensor([weight.q_zero_point()], dtype=torch.int64)
+            if bias is not None:
+                tensors[name + ".bias"] = bias.detach().contiguous()
+        return tensors
+    raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
+
+
+def unpack(skeleton: nn.Module, tensors: dict[str, torch.Tensor], variant: str) -> nn.Module:
+    """Load stored tensors into a freshly built (randomly initialised) model of the right architecture."""
+    if variant in ("fp32", "bf16"):
+        if variant == "bf16":
+            skeleton = skeleton.to(torch.bfloat16)
+        skeleton.load_state_dict(tensors, strict=True)
+        return skeleton.eval()
+    if variant == "int8":
+        model = quantize_int8(skeleton)
+        plain = {k: v for k, v in tensors.items() if not k.endswith((_INT8, ".weight_scale", ".weight_zero_point"))}
+        linears = dict(_quantized_linears(model))
+        for name, linear in linears.items():
+            qweight = torch._make_per_tensor_quantized_tensor(
+                tensors[name + _INT8], float(tensors[name + ".weight_scale"]), int(tensors[name + ".weight_zero_point"])
+            )
+            linear.set_weight_bias(qweight, plain.pop(name + ".bias", None))
+        missing, unexpected = model.load_state_dict(plain, strict=False)
+        missing = [k for k in missing if "_packed_params" not in k]
+        if missing or unexpected:
+            raise KeyError(f"int8 weights do not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        return model.eval()
+    raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")

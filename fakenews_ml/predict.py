@@ -1,0 +1,94 @@
+"""``Predictor``: batched, length-bucketed inference over a model bundle.
+
+Input rules (documented in the README): each headline must be a non-empty string; headlines longer than
+``PredictConfig.max_title_chars`` characters are truncated to that many (the model reads at most
+``max_length`` tokens anyway); one call takes at most ``PredictConfig.max_batch`` headlines.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from fakenews_ml.bundle import LoadedBundle, load_bundle, read_meta
+from fakenews_ml.config import PredictConfig
+from fakenews_ml.data.tokenize import TokenizedSplit, tokenize_titles
+from fakenews_ml.errors import BundleError, InputError
+from fakenews_ml.inference import predict_probs
+
+VARIANT_DIR = "variants"
+
+
+def variant_path(bundle_path: Path | str, variant: str = "auto") -> Path:
+    """The bundle directory to serve. ``auto`` = the variant the quantization report recommends (it passed
+    its parity bounds and was fastest), else the fp32 bundle itself."""
+    bundle_path = Path(bundle_path)
+    if variant == "fp32":
+        return bundle_path
+    if variant == "auto":
+        report = bundle_path / "quantization.json"
+        recommended = json.loads(report.read_text()).get("recommended") if report.exists() else None
+        return bundle_path / VARIANT_DIR / recommended if recommended and recommended != "fp32" else bundle_path
+    path = bundle_path / VARIANT_DIR / variant
+    if not path.is_dir():
+        raise BundleError(f"{bundle_path} has no {variant!r} variant; run `fakenews quantize --model {bundle_path}` first")
+    return path
+
+
+def check_titles(titles, config: PredictConfig) -> list[str]:
+    """Validated (and, past the documented limit, truncated) headlines, or an InputError naming the first problem."""
+    if isinstance(titles, str) or not isinstance(titles, Sequence):
+        raise InputError("expected a list of headline strings")
+    if not titles:
+        raise InputError("no headlines given")
+    if len(titles) > config.max_batch:
+        raise InputError(f"{len(titles)} headlines in one call; the limit is {config.max_batch}")
+    checked = []
+    for i, title in enumerate(titles):
+        if not isinstance(title, str):
+            raise InputError(f"headline {i} is {type(title).__name__}, not a string")
+        if not title.strip():
+            raise InputError(f"headline {i} is empty")
+        checked.append(title.strip()[: config.max_title_chars])
+    return checked
+
+
+class Predictor:
+    """Thread-safe: one model, one lock around the forward pass (torch already uses every core)."""
+
+    def __init__(self, bundle: LoadedBundle, config: PredictConfig | None = None):
+        self.bundle = bundle
+        self.config = config or PredictConfig()
+        self.max_length = bundle.model_config.max_length
+        self.autocast = torch.bfloat16 if bundle.variant == "bf16" else None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_path(cls, path: Path | str, variant: str = "auto", config: PredictConfig | None = None) -> "Predictor":
+        path = variant_path(path, variant)
+        read_meta(path)  # a clear BundleError before any heavy loading
+        return cls(load_bundle(path), config)
+
+    @property
+    def version(self) -> str:
+        return self.bundle.version
+
+    def predict_proba(self, titles: Sequence[str], progress=None) -> np.ndarray:
+        checked = check_titles(titles, self.config)
+        flat, offsets = tokenize_titles(checked, self.bundle.tokenizer, self.max_length)
+        split = TokenizedSplit(flat, offsets, np.full(len(checked), -1, np.int8), np.arange(len(checked)).astype(str))
+        with self._lock:
+            return predict_probs(
+                self.bundle.model, split, self.bundle.tokenizer.pad_token_id, self.config.batch_size, self.autocast, progress
+            )
+
+    def predict(self, titles: Sequence[str], progress=None) -> pd.DataFrame:
+        """One row per headline, in input order: ``prob_fake`` (0..1) and ``label`` (1 = fake)."""
+        probs = self.predict_proba(titles, progress)
+        return pd.DataFrame({"prob_fake": probs.astype(float), "label": (probs >= self.bundle.threshold).astype(int)})

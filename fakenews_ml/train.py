@@ -1,0 +1,169 @@
+"""Fine-tune the classifier with Lightning and write a model bundle.
+
+``train_model`` is the one training entry point (CLI and Dagster asset alike): tokenized splits in, a
+bundle out, with the decision threshold tuned on the validation split and metrics on the test split.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning.pytorch as L
+import numpy as np
+import pandas as pd
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+
+from fakenews_ml.bundle import save_bundle
+from fakenews_ml.config import ModelConfig, TrainConfig
+from fakenews_ml.data.tokenize import TokenizedSplit, tokenize_frame
+from fakenews_ml.device import describe_device, resolve_precision
+from fakenews_ml.evaluation import compute_metrics, save_plots, tune_threshold
+from fakenews_ml.inference import predict_probs
+from fakenews_ml.model.classifier import HeadlineClassifier
+from fakenews_ml.model.datamodule import NewsDataModule
+from fakenews_ml.model.encoder import encoder_label, resolve_encoder
+from fakenews_ml.model.lightning_module import ClassifierModule, balanced_class_weights
+from fakenews_ml.settings import home_path
+
+HELDOUT_TABLE = "heldout_test"
+MONITOR = "val_roc_auc"  # threshold-free, robust to the class imbalance
+
+
+@dataclass
+class TrainResult:
+    bundle_path: Path
+    threshold: float
+    val_metrics: dict
+    test_metrics: dict
+    history: list[dict]
+    precision: str
+    device: dict
+    seconds: float
+    steps: int
+    samples_per_second: float
+    plots: dict[str, Path] = field(default_factory=dict)
+
+
+class EpochHistory(Callback):
+    """Keeps each validation epoch's logged metrics, whatever logger is in use."""
+
+    def __init__(self):
+        self.rows: list[dict] = []
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if trainer.sanity_checking:
+            return
+        row = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
+        self.rows.append({"epoch": trainer.current_epoch, "step": trainer.global_step, **row})
+
+
+def load_tokenizer(model_config: ModelConfig):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve_encoder(model_config.encoder), use_fast=True)
+
+
+def tokenize_splits(frames: dict[str, pd.DataFrame], tokenizer, max_length: int) -> dict[str, TokenizedSplit]:
+    return {name: tokenize_frame(frame, tokenizer, max_length) for name, frame in frames.items()}
+
+
+def train_model(
+    tokenized: dict[str, TokenizedSplit],
+    tokenizer,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    out_dir: Path | str,
+    *,
+    lineage: dict | None = None,
+    logger=None,
+    work_dir: Path | None = None,
+    heldout: pd.DataFrame | None = None,
+) -> TrainResult:
+    """Fit on ``train``, early-stop and checkpoint on ``val``, evaluate on ``test``, write the bundle
+    (with ``heldout``, the frozen test rows, as ``heldout_test.csv`` when given)."""
+    started = time.perf_counter()
+    L.seed_everything(train_config.seed, workers=True, verbose=False)
+    if train_config.num_threads:
+        torch.set_num_threads(train_config.num_threads)
+    work_dir = Path(work_dir or home_path("runs", time.strftime("%Y%m%d-%H%M%S")))
+    precision = resolve_precision(train_config.precision, train_config.accelerator)
+
+    data = NewsDataModule(tokenized, train_config.batch_size, tokenizer.pad_token_id, seed=train_config.seed)
+    weights = balanced_class_weights(data.class_counts()) if train_config.class_weighting == "balanced" else None
+    module = ClassifierModule(HeadlineClassifier.from_pretrained(model_config), train_config, weights)
+
+    history = EpochHistory()
+    checkpoint = ModelCheckpoint(dirpath=work_dir / "checkpoints", monitor=MONITOR, mode="max", save_top_k=1, save_weights_only=True, save_on_train_epoch_end=False)
+    trainer = L.Trainer(
+        accelerator=train_config.accelerator,
+        devices=1,
+        precision=precision,
+        max_epochs=train_config.epochs,
+        max_steps=train_config.max_steps,
+        val_check_interval=train_config.val_check_interval,
+        callbacks=[EarlyStopping(MONITOR, mode="max", patience=train_config.early_stopping_patience, check_on_train_epoch_end=False), checkpoint, history],
+        logger=logger if logger is not None else L.loggers.CSVLogger(work_dir, name="logs"),
+        enable_progress_bar=train_config.progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=20,
+        default_root_dir=work_dir,
+    )
+    fit_started = time.perf_counter()
+    trainer.fit(module, datamodule=data)
+    fit_seconds = time.perf_counter() - fit_started
+    if checkpoint.best_model_path:  # our own file from this run; tensors only
+        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state)
+    model = module.model.cpu().float().eval()
+
+    val_probs = predict_probs(model, tokenized["val"], tokenizer.pad_token_id)
+    threshold = tune_threshold(tokenized["val"].labels, val_probs)
+    val_metrics = compute_metrics(tokenized["val"].labels, val_probs, threshold)
+    test_metrics, plots = {}, {}
+    if "test" in tokenized:
+        test_probs = predict_probs(model, tokenized["test"], tokenizer.pad_token_id)
+        test_metrics = compute_metrics(tokenized["test"].labels, test_probs, threshold)
+        plots = save_plots(tokenized["test"].labels, test_probs, threshold, work_dir / "plots")
+
+    steps = int(trainer.global_step)
+    seen = steps * train_config.batch_size
+    device = describe_device()
+    bundle_path = save_bundle(
+        out_dir,
+        model,
+        tokenizer,
+        model.encoder.config,
+        model_config,
+        threshold=threshold,
+        metrics={"val": val_metrics, "test": test_metrics, "best_epoch_score": _best_score(checkpoint)},
+        lineage={"encoder": encoder_label(model_config.encoder), **(lineage or {})},
+        train_config=train_config.model_dump(),
+        plots=plots,
+        tables={HELDOUT_TABLE: heldout[["id", "title", "label"]]} if heldout is not None else None,
+        extra={"training": {"history": history.rows, "precision": precision, "device": device, "steps": steps,
+                            "fit_seconds": round(fit_seconds, 1), "samples_per_second": round(seen / fit_seconds, 1)}},
+    )
+    shutil.rmtree(work_dir / "checkpoints", ignore_errors=True)
+    return TrainResult(
+        bundle_path=bundle_path,
+        threshold=threshold,
+        val_metrics=val_metrics,
+        test_metrics=test_metrics,
+        history=history.rows,
+        precision=precision,
+        device=device,
+        seconds=time.perf_counter() - started,
+        steps=steps,
+        samples_per_second=seen / fit_seconds if fit_seconds else 0.0,
+        plots={name: bundle_path / "plots" / Path(p).name for name, p in plots.items()},
+    )
+
+
+def _best_score(checkpoint: ModelCheckpoint) -> float | None:
+    score = checkpoint.best_model_score
+    return float(score) if score is not None and np.isfinite(float(score)) else None
