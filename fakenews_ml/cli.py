@@ -154,17 +154,22 @@ def _cmd_predict(args) -> int:
         raise FakeNewsError("give either one headline or --input CSV (with --output CSV)")
     if args.input and not args.output:
         raise FakeNewsError("--input needs --output (where to write the predictions)")
+    # the input is checked before the (slow) model load: a bad CSV fails in a moment
+    frame = read_title_csv(args.input) if args.input else None
     predictor = Predictor.from_path(args.model, args.variant, PredictConfig(batch_size=args.batch_size))
     if args.headline:
         row = predictor.predict([args.headline]).iloc[0]
         _print_json({"title": args.headline, "prob_fake": round(float(row.prob_fake), 4), "label": int(row.label),
                      "verdict": "fake" if row.label else "real", "model_version": predictor.version})
         return 0
-    frame = read_title_csv(args.input)
     from tqdm.auto import tqdm
 
+    from fakenews_ml.assessment import predict_all
+
     with tqdm(total=len(frame), unit="headline", desc="predict", file=sys.stderr) as bar:
-        result = predictor.predict(frame["title"].tolist(), progress=bar.update)
+        result = predict_all(predictor, frame["title"].tolist(), progress=bar.update)
+    # input columns that share a name with an output column are kept, renamed, never overwritten
+    frame = frame.rename(columns={c: f"{c}_input" for c in ("prob_fake", "label") if c in frame.columns})
     frame["prob_fake"] = result["prob_fake"].round(6).to_numpy()
     frame["label"] = result["label"].to_numpy()
     write_csv_atomically(frame, args.output)
@@ -176,7 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fakenews", description="Train, ship and watch a fake-news headline classifier.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_evaluate, _add_quantize, _add_predict):
+    from fakenews_ml.serving.cli_commands import add_feedback, add_serve, add_simulate
+
+    for add in (_add_train, _add_evaluate, _add_quantize, _add_predict, add_serve, add_feedback, add_simulate):
         add(sub)
     return parser
 
@@ -189,10 +196,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # Our own logger only: Lightning and Dagster configure theirs, and a root handler would print twice.
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    logging.getLogger("fakenews_ml").addHandler(handler)
-    logging.getLogger("fakenews_ml").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    # Added once: main() may run many times in one process (tests, wrappers), and each extra handler
+    # would print every message again.
+    package_logger = logging.getLogger("fakenews_ml")
+    if not any(getattr(h, "_fakenews_cli", False) for h in package_logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler._fakenews_cli = True
+        package_logger.addHandler(handler)
+    package_logger.setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return args.run(args)
     except FakeNewsError as exc:

@@ -18,6 +18,25 @@ def autocast_for(device: torch.device, dtype: torch.dtype | None):
     return contextlib.nullcontext()
 
 
+def _batches(split: TokenizedSplit, pad_token_id: int, batch_size: int):
+    return make_loader(split, batch_size, pad_token_id, shuffle=False)
+
+
+@torch.inference_mode()
+def embed_rows(model, split: TokenizedSplit, pad_token_id: int, batch_size: int = 64, autocast_dtype=None) -> np.ndarray:
+    """The model's pooled sentence vectors (float32, one row per input row, in order)."""
+    model.eval()
+    device = next(model.parameters(), torch.empty(0)).device
+    out = None
+    for batch in _batches(split, pad_token_id, batch_size):
+        with autocast_for(device, autocast_dtype):
+            vectors = model.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device)).float().cpu().numpy()
+        if out is None:
+            out = np.empty((len(split), vectors.shape[1]), dtype=np.float32)
+        out[batch["index"].numpy()] = vectors
+    return out
+
+
 @torch.inference_mode()
 def predict_probs(
     model: torch.nn.Module,
@@ -31,7 +50,7 @@ def predict_probs(
     model.eval()
     device = next(model.parameters(), torch.empty(0)).device
     probs = np.empty(len(split), dtype=np.float32)
-    for batch in make_loader(split, batch_size, pad_token_id, shuffle=False):
+    for batch in _batches(split, pad_token_id, batch_size):
         with autocast_for(device, autocast_dtype):
             logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
         probs[batch["index"].numpy()] = torch.softmax(logits.float(), dim=-1)[:, 1].cpu().numpy()

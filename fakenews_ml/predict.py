@@ -20,7 +20,7 @@ from fakenews_ml.bundle import LoadedBundle, load_bundle, read_meta
 from fakenews_ml.config import PredictConfig
 from fakenews_ml.data.tokenize import TokenizedSplit, tokenize_titles
 from fakenews_ml.errors import BundleError, InputError
-from fakenews_ml.inference import predict_probs
+from fakenews_ml.inference import embed_rows, predict_probs
 
 VARIANT_DIR = "variants"
 
@@ -79,10 +79,19 @@ class Predictor:
     def version(self) -> str:
         return self.bundle.version
 
-    def predict_proba(self, titles: Sequence[str], progress=None) -> np.ndarray:
+    def _tokenized(self, titles: Sequence[str]) -> TokenizedSplit:
         checked = check_titles(titles, self.config)
         flat, offsets = tokenize_titles(checked, self.bundle.tokenizer, self.max_length)
-        split = TokenizedSplit(flat, offsets, np.full(len(checked), -1, np.int8), np.arange(len(checked)).astype(str))
+        return TokenizedSplit(flat, offsets, np.full(len(checked), -1, np.int8), np.arange(len(checked)).astype(str))
+
+    def embed(self, titles: Sequence[str]) -> np.ndarray:
+        """The model's own sentence embeddings of ``titles`` (for embedding drift)."""
+        split = self._tokenized(titles)
+        with self._lock:
+            return embed_rows(self.bundle.model, split, self.bundle.tokenizer.pad_token_id, self.config.batch_size, self.autocast)
+
+    def predict_proba(self, titles: Sequence[str], progress=None) -> np.ndarray:
+        split = self._tokenized(titles)
         with self._lock:
             return predict_probs(
                 self.bundle.model, split, self.bundle.tokenizer.pad_token_id, self.config.batch_size, self.autocast, progress

@@ -28,7 +28,7 @@ def bundles_dir() -> Path:
     return home_path("models", "")
 
 
-def production_dir() -> Path:
+def production_link() -> Path:
     """The promoted champion; a symlink swapped atomically on promotion."""
     return home_path("production", "champion")
 

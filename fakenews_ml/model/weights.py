@@ -30,6 +30,10 @@ def _quantized_linears(model: nn.Module):
     return [(name, m) for name, m in model.named_modules() if isinstance(m, DynamicQuantizedLinear)]
 
 
+def _owner(key: str) -> str:
+    return key.rsplit(".", 1)[0]
+
+
 def pack(model: nn.Module, variant: str) -> dict[str, torch.Tensor]:
     """The tensors to store for ``model`` (for int8: an already-quantized model)."""
     if variant == "fp32":
@@ -37,8 +41,13 @@ def pack(model: nn.Module, variant: str) -> dict[str, torch.Tensor]:
     if variant == "bf16":
         return {k: (v.to(torch.bfloat16) if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
     if variant == "int8":
-        tensors = {k: v.contiguous() for k, v in model.state_dict().items() if isinstance(v, torch.Tensor) and "_packed_params" not in k}
-        for name, linear in _quantized_linears(model):
+        linears = dict(_quantized_linears(model))
+        tensors = {
+            k: v.contiguous()
+            for k, v in model.state_dict().items()
+            if isinstance(v, torch.Tensor) and not any(k.startswith(name + ".") for name in linears)
+        }
+        for name, linear in linears.items():
             weight, bias = linear.weight(), linear.bias()
             tensors[name + _INT8] = weight.int_repr().contiguous()
             tensors[name + ".weight_scale"] = torch.tensor([weight.q_scale()], dtype=torch.float64)
@@ -57,17 +66,17 @@ def unpack(skeleton: nn.Module, tensors: dict[str, torch.Tensor], variant: str) 
         skeleton.load_state_dict(tensors, strict=True)
         return skeleton.eval()
     if variant == "int8":
+        linear_names = {name for name, m in skeleton.named_modules() if isinstance(m, nn.Linear)}
+        plain = {k: v for k, v in tensors.items() if _owner(k) not in linear_names}
+        missing, unexpected = skeleton.load_state_dict(plain, strict=False)
+        missing = [k for k in missing if _owner(k) not in linear_names]
+        if missing or unexpected:
+            raise KeyError(f"int8 weights do not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
         model = quantize_int8(skeleton)
-        plain = {k: v for k, v in tensors.items() if not k.endswith((_INT8, ".weight_scale", ".weight_zero_point"))}
-        linears = dict(_quantized_linears(model))
-        for name, linear in linears.items():
+        for name, linear in _quantized_linears(model):
             qweight = torch._make_per_tensor_quantized_tensor(
                 tensors[name + _INT8], float(tensors[name + ".weight_scale"]), int(tensors[name + ".weight_zero_point"])
             )
-            linear.set_weight_bias(qweight, plain.pop(name + ".bias", None))
-        missing, unexpected = model.load_state_dict(plain, strict=False)
-        missing = [k for k in missing if "_packed_params" not in k]
-        if missing or unexpected:
-            raise KeyError(f"int8 weights do not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+            linear.set_weight_bias(qweight, tensors.get(name + ".bias"))
         return model.eval()
     raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
