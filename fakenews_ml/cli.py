@@ -22,41 +22,69 @@ def _add_train(sub) -> None:
     from fakenews_ml.config import DataConfig, ModelConfig, TrainConfig
 
     d, m, t = DataConfig.model_fields, ModelConfig.model_fields, TrainConfig.model_fields
+
+    def default(field) -> str:
+        return f" (default: {field.default})"
+
+    # Tuning flags default to None, so only the flags actually given override a --config file.
     p = sub.add_parser("train", help="train a classifier and write a model bundle",
                        description="Read sources, validate, dedupe and split, fine-tune the encoder, write a bundle.")
     p.add_argument("--sources", help="comma-separated URIs (paths, http(s)://, gs://); default: $FAKENEWS_SOURCES or WELFake")
-    p.add_argument("--out", type=Path, help=f"bundle directory to write (default: {bundles_dir()}/<version>)")
+    p.add_argument("--out", type=Path, help="bundle directory to write (default: $FAKENEWS_HOME/models/latest)")
     p.add_argument("--encoder", help="Hugging Face hub id or local folder (default: packaged all-MiniLM-L6-v2)")
-    p.add_argument("--max-length", type=int, default=m["max_length"].default, help="token budget per headline")
-    p.add_argument("--epochs", type=int, default=t["epochs"].default)
-    p.add_argument("--batch-size", type=int, default=t["batch_size"].default)
-    p.add_argument("--learning-rate", type=float, default=t["learning_rate"].default)
-    p.add_argument("--precision", default=t["precision"].default, choices=["auto", "32-true", "bf16-mixed", "16-mixed"])
-    p.add_argument("--accelerator", default=t["accelerator"].default, help="auto, cpu, gpu")
-    p.add_argument("--max-steps", type=int, default=t["max_steps"].default, help="stop after this many steps (smoke runs)")
-    p.add_argument("--max-rows", type=int, default=d["max_rows"].default, help="stratified sample of the deduplicated data")
-    p.add_argument("--seed", type=int, default=t["seed"].default)
+    p.add_argument("--max-length", type=int, help="token budget per headline" + default(m["max_length"]))
+    p.add_argument("--epochs", type=int, help="passes over the training split" + default(t["epochs"]))
+    p.add_argument("--batch-size", type=int, help="rows per training step" + default(t["batch_size"]))
+    p.add_argument("--learning-rate", type=float, help="encoder learning rate" + default(t["learning_rate"]))
+    p.add_argument("--precision", choices=["auto", "32-true", "bf16-mixed", "16-mixed"], help=t["precision"].description + default(t["precision"]))
+    p.add_argument("--accelerator", help="auto, cpu, gpu" + default(t["accelerator"]))
+    p.add_argument("--max-steps", type=int, help="stop after this many steps (smoke runs)" + default(t["max_steps"]))
+    p.add_argument("--max-rows", type=int, help="stratified sample of the deduplicated data" + default(d["max_rows"]))
+    p.add_argument("--seed", type=int, help="seed for splits, sampling and training" + default(t["seed"]))
     p.add_argument("--config", type=Path, help="JSON file with a full PipelineConfig (flags above override it)")
     p.add_argument("--wandb", action="store_true", help="log to Weights & Biases (mode from WANDB_MODE, default offline)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(run=_cmd_train)
 
 
-def _cmd_train(args) -> int:
+def _train_config(args):
+    """The PipelineConfig for ``fakenews train``: the --config file (or the defaults), then the flags given."""
+    from pydantic import ValidationError
+
     from fakenews_ml.config import PipelineConfig
+
+    try:
+        if args.config:
+            if not args.config.is_file():
+                raise FakeNewsError(f"config file not found: {args.config}")
+            config = PipelineConfig.model_validate_json(args.config.read_text())
+        else:
+            config = PipelineConfig()
+        if args.sources:
+            config.data.sources = args.sources
+        flags = [
+            (config.data, {"max_rows": args.max_rows, "seed": args.seed}),
+            (config.model, {"encoder": args.encoder, "max_length": args.max_length}),
+            (config.train, {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
+                            "precision": args.precision, "accelerator": args.accelerator, "max_steps": args.max_steps,
+                            "seed": args.seed}),
+        ]
+        for section, values in flags:
+            for name, value in values.items():
+                if value is not None:
+                    setattr(section, name, value)
+        if args.no_progress:
+            config.train.progress_bar = False
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors())
+        raise FakeNewsError(f"invalid training configuration: {problems}") from None
+    return config
+
+
+def _cmd_train(args) -> int:
     from fakenews_ml.pipeline import train_from_sources
 
-    config = PipelineConfig.model_validate_json(args.config.read_text()) if args.config else PipelineConfig()
-    if args.sources:
-        config.data.sources = args.sources
-    config.data.max_rows = args.max_rows
-    config.data.seed = args.seed
-    config.model.encoder = args.encoder or config.model.encoder
-    config.model.max_length = args.max_length
-    train = config.train
-    train.epochs, train.batch_size, train.learning_rate = args.epochs, args.batch_size, args.learning_rate
-    train.precision, train.accelerator, train.max_steps, train.seed = args.precision, args.accelerator, args.max_steps, args.seed
-    train.progress_bar = not args.no_progress
+    config = _train_config(args)
     out = args.out or bundles_dir() / "latest"
     logger = _wandb_logger(config) if args.wandb else None
     result = train_from_sources(config, out, logger=logger)

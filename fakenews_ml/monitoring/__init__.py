@@ -1,0 +1,1 @@
+"""Production monitoring: the prediction log, feedback labels and drift measurement."""

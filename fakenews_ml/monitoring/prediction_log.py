@@ -1,0 +1,404 @@
+"""The prediction log: every served prediction and every feedback label, in one SQL store.
+
+SQLAlchemy Core, so any SQLAlchemy URL works (PostgreSQL in production); the default is a SQLite file under
+``FAKENEWS_HOME`` (``settings.prediction_log_url()``). SQLite is made safe for many concurrent writers, threads
+and processes alike: WAL journal (readers never block the writer), a generous busy timeout (writers wait
+for each other instead of failing), and write transactions opened with ``BEGIN IMMEDIATE`` (a writer takes
+the write lock up front, so it can never hit the "database is locked" error that a read-then-write upgrade
+gets without waiting). ``synchronous=NORMAL`` under WAL survives application crashes; only an OS crash or
+power loss may drop the last commits.
+
+All timestamps are stored as naive UTC and come back as timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+from fakenews_ml.errors import InputError
+
+BUSY_TIMEOUT_MS = 60_000
+_IN_CHUNK = 500  # ids per IN (...) query: far below every backend's parameter limit
+
+
+class UTCDateTime(TypeDecorator):
+    """Stored naive in UTC (portable across backends), returned timezone-aware in UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return None if value is None else to_utc(value).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+metadata = MetaData()
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False, index=True),
+    Column("created_at", UTCDateTime(), nullable=False, index=True),
+    Column("title", Text, nullable=False),
+    Column("prob_fake", Float, nullable=False),
+    Column("label", SmallInteger, nullable=False),
+    Column("model_version", String(128), nullable=False),
+    Column("origin", String(32), nullable=False),
+)
+
+# prediction_id is checked on insert rather than declared as a foreign key: the log may be pruned of old
+# predictions while the labels they earned stay useful for training.
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("prediction_id", Integer, nullable=True, index=True),
+    Column("request_id", String(64), nullable=True),
+    Column("title", Text, nullable=False),
+    Column("label", SmallInteger, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False, index=True),
+    Column("source", String(128), nullable=False),
+)
+
+PREDICTION_COLUMNS = [c.name for c in predictions.columns]
+FEEDBACK_COLUMNS = [c.name for c in feedback.columns]
+
+
+def to_utc(value) -> datetime:
+    """A timezone-aware UTC datetime from a datetime, pandas Timestamp, date or ISO string (naive = UTC)."""
+    if isinstance(value, str):
+        value = pd.Timestamp(value)
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    elif isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {type(value).__name__}")
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets the concurrency settings described in the module docstring."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(parsed, pool_pre_ping=True)
+    database = parsed.database or ""
+    in_memory = database in ("", ":memory:") or parsed.query.get("mode") == "memory"
+    if in_memory:
+        # One shared connection, or every pooled connection would see its own empty database.
+        engine = create_engine(parsed, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+    _tune_sqlite(engine, wal=not in_memory)
+    return engine
+
+
+def _tune_sqlite(engine: Engine, wal: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # The driver's own implicit BEGIN is turned off so that we choose the transaction mode below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if wal:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        immediate = connection.get_execution_options().get("sqlite_immediate", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class PredictionLog:
+    """The store of predictions and feedback labels. Thread-safe; one instance per process is plenty."""
+
+    def __init__(self, url: str | None = None):
+        from fakenews_ml.settings import prediction_log_url
+
+        self.url = url or prediction_log_url()
+        self._engine = make_engine(self.url)
+        # Write transactions take SQLite's write lock at BEGIN (a no-op option on other backends).
+        self._write_engine = self._engine.execution_options(sqlite_immediate=True)
+        self._ready = False
+        self._ready_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"PredictionLog({self._engine.url.render_as_string(hide_password=True)!r})"
+
+    def __enter__(self) -> PredictionLog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ----- schema -----------------------------------------------------------------------------------
+
+    def _ensure_tables(self) -> None:
+        if self._ready:
+            return
+        with self._ready_lock:
+            if self._ready:
+                return
+            try:
+                with self._write_engine.begin() as conn:  # under the write lock: no create race on SQLite
+                    metadata.create_all(conn)
+            except SQLAlchemyError:
+                # Another process created the tables between our check and our CREATE (PostgreSQL).
+                with self._write_engine.begin() as conn:
+                    metadata.create_all(conn)
+            self._ready = True
+
+    def _read(self):
+        self._ensure_tables()
+        return self._engine.connect()
+
+    def _write(self):
+        self._ensure_tables()
+        return self._write_engine.begin()
+
+    # ----- predictions ------------------------------------------------------------------------------
+
+    def log_predictions(self, rows: Iterable[Mapping], return_ids: bool = True) -> list[int]:
+        """Insert prediction rows in one transaction; returns their ids in input order (or [] when
+        ``return_ids`` is False: a plain executemany, several times cheaper for the API's log writer).
+
+        Each row: ``request_id, title, prob_fake, label, model_version``, optional ``origin`` (default
+        'api') and ``created_at`` (default now)."""
+        records = [_prediction_record(i, row) for i, row in enumerate(rows)]
+        if not records:
+            return []
+        with self._write() as conn:
+            if not return_ids:
+                conn.execute(predictions.insert(), records)
+                return []
+            result = conn.execute(predictions.insert().returning(predictions.c.id, sort_by_parameter_order=True), records)
+            return [int(row[0]) for row in result]
+
+    def window(self, start, end, origin: str | None = None) -> pd.DataFrame:
+        """Predictions with ``start <= created_at < end`` (UTC), oldest first."""
+        query = select(predictions).where(predictions.c.created_at >= to_utc(start), predictions.c.created_at < to_utc(end))
+        if origin is not None:
+            query = query.where(predictions.c.origin == origin)
+        return self._prediction_frame(query.order_by(predictions.c.created_at, predictions.c.id))
+
+    def recent(self, n: int = 100) -> pd.DataFrame:
+        """The ``n`` newest predictions, newest first."""
+        query = select(predictions).order_by(predictions.c.created_at.desc(), predictions.c.id.desc()).limit(n)
+        return self._prediction_frame(query)
+
+    def by_request(self, request_id: str) -> pd.DataFrame:
+        query = select(predictions).where(predictions.c.request_id == request_id).order_by(predictions.c.id)
+        return self._prediction_frame(query)
+
+    def count(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(select(func.count()).select_from(predictions)).scalar_one())
+
+    def count_since(self, ts) -> int:
+        query = select(func.count()).select_from(predictions).where(predictions.c.created_at >= to_utc(ts))
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def daily_counts(self) -> pd.DataFrame:
+        """Predictions per UTC day: columns ``day`` ('YYYY-MM-DD', the daily partition key) and ``count``."""
+        day = func.date(predictions.c.created_at).label("day")
+        query = select(day, func.count().label("count")).group_by(day).order_by(day)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        # SQLite returns the day as text, PostgreSQL as a date: one string form for both.
+        return pd.DataFrame({"day": [str(r.day)[:10] for r in rows], "count": [int(r.count) for r in rows]})
+
+    def _prediction_frame(self, query) -> pd.DataFrame:
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        frame = pd.DataFrame.from_records(rows, columns=PREDICTION_COLUMNS)
+        return frame.astype({"id": "int64", "prob_fake": "float64", "label": "int8"}).assign(
+            created_at=pd.to_datetime(frame["created_at"], utc=True)
+        )
+
+    # ----- feedback ---------------------------------------------------------------------------------
+
+    def add_feedback(self, rows: Iterable[Mapping], source: str = "api") -> list[int]:
+        """Store feedback labels, all or nothing; returns their ids.
+
+        Each row: ``label`` (0 = real, 1 = fake) and ``title``, optionally linked to a logged prediction by
+        ``prediction_id`` or by ``request_id`` (+ ``title`` when that request had several headlines). A
+        linked row may omit the title (the prediction's is used); a link that does not resolve, or a title
+        that contradicts its prediction, rejects the whole batch with an InputError naming the row."""
+        rows = list(rows)
+        if not rows:
+            raise InputError("no feedback rows given")
+        drafts = [_feedback_draft(i, row, source) for i, row in enumerate(rows)]
+        with self._write() as conn:  # links are resolved and rows inserted under one write lock
+            _resolve_links(conn, drafts)
+            result = conn.execute(feedback.insert().returning(feedback.c.id, sort_by_parameter_order=True), drafts)
+            return [int(row[0]) for row in result]
+
+    def feedback_table(self) -> pd.DataFrame:
+        """Every stored feedback row as is (with its links), oldest first."""
+        with self._read() as conn:
+            rows = conn.execute(select(feedback).order_by(feedback.c.created_at, feedback.c.id)).all()
+        frame = pd.DataFrame.from_records(rows, columns=FEEDBACK_COLUMNS)
+        return frame.astype({"id": "int64", "prediction_id": "Int64", "label": "int8"}).assign(
+            created_at=pd.to_datetime(frame["created_at"], utc=True)
+        )
+
+    def feedback_count(self) -> int:
+        with self._read() as conn:
+            return int(conn.execute(select(func.count()).select_from(feedback)).scalar_one())
+
+    def feedback_frame(self, since=None) -> pd.DataFrame:
+        """Feedback as the canonical news frame (``id, title, text, label, source``), one row per title
+        (the latest label wins: people correct themselves); ``source`` is ``feedback:<where it came from>``
+        so the training lineage shows it. Not validated here: the merge into training data runs the suite."""
+        from fakenews_ml.data.readers import CANONICAL_COLUMNS, canonicalize
+
+        table = self.feedback_table()
+        if since is not None:
+            table = table[table["created_at"] >= pd.Timestamp(to_utc(since))]
+        table = table.drop_duplicates(subset="title", keep="last")
+        raw = pd.DataFrame({
+            "title": table["title"].astype(str).to_numpy(),
+            "label": table["label"].astype(str).to_numpy(),
+            "source": ("feedback:" + table["source"].astype(str)).to_numpy(),
+        })
+        if raw.empty:
+            return pd.DataFrame({c: pd.Series(dtype="int8" if c == "label" else "string") for c in CANONICAL_COLUMNS})
+        return canonicalize(raw, "feedback", where="feedback labels")
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def _prediction_record(i: int, row: Mapping) -> dict:
+    try:
+        title, label, prob = row["title"], int(row["label"]), float(row["prob_fake"])
+        record = {
+            "request_id": str(row["request_id"]),
+            "created_at": to_utc(row.get("created_at") or utc_now()),
+            "title": title,
+            "prob_fake": prob,
+            "label": label,
+            "model_version": str(row["model_version"]),
+            "origin": str(row.get("origin") or "api"),
+        }
+    except KeyError as exc:
+        raise InputError(f"prediction row {i}: missing field {exc.args[0]!r}") from None
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"prediction row {i}: {exc}") from None
+    if not isinstance(title, str) or not title.strip():
+        raise InputError(f"prediction row {i}: empty title")
+    if label not in (0, 1) or not 0.0 <= prob <= 1.0:
+        raise InputError(f"prediction row {i}: label {label} / prob_fake {prob} out of range")
+    return record
+
+
+def _feedback_draft(i: int, row: Mapping, source: str) -> dict:
+    if not isinstance(row, Mapping):
+        raise InputError(f"feedback row {i}: expected an object with title and label, got {type(row).__name__}")
+    label = row.get("label")
+    if hasattr(label, "item") and not isinstance(label, (bool, str)):  # numpy scalars
+        label = label.item()
+    # bool is an int subclass: true/false would silently mean 1/0, so it is refused like "1" or 0.5.
+    if isinstance(label, bool) or not isinstance(label, int) or label not in (0, 1):
+        raise InputError(f"feedback row {i}: label must be 0 (real) or 1 (fake), got {label!r}")
+    title = row.get("title")
+    if title is not None and (not isinstance(title, str) or not title.strip()):
+        raise InputError(f"feedback row {i}: title must be a non-empty string")
+    prediction_id = row.get("prediction_id")
+    if prediction_id is not None and (isinstance(prediction_id, bool) or not isinstance(prediction_id, int) or prediction_id < 1):
+        raise InputError(f"feedback row {i}: prediction_id must be a positive integer, got {prediction_id!r}")
+    request_id = row.get("request_id")
+    if request_id is not None and (not isinstance(request_id, str) or not request_id.strip()):
+        raise InputError(f"feedback row {i}: request_id must be a non-empty string")
+    source = row.get("source") or source
+    if not isinstance(source, str) or len(source) > 128:
+        raise InputError(f"feedback row {i}: source must be a string of at most 128 characters")
+    if title is None and prediction_id is None and request_id is None:
+        raise InputError(f"feedback row {i}: give a title (or the prediction_id / request_id it is about)")
+    return {
+        "prediction_id": prediction_id,
+        "request_id": request_id.strip() if request_id else None,
+        "title": title.strip() if title else None,
+        "label": int(label),
+        "created_at": to_utc(row.get("created_at") or utc_now()),
+        "source": source,
+        "_row": i,
+    }
+
+
+def _resolve_links(conn, drafts: list[dict]) -> None:
+    """Fill ``prediction_id``/``request_id``/``title`` from the logged predictions, or raise naming the row."""
+    by_id = _fetch(conn, predictions.c.id, {d["prediction_id"] for d in drafts if d["prediction_id"] is not None})
+    by_request: dict[str, list] = {}
+    for row in _fetch(conn, predictions.c.request_id, {d["request_id"] for d in drafts if d["request_id"] and d["prediction_id"] is None}).values():
+        by_request.setdefault(row.request_id, []).append(row)
+    for draft in drafts:
+        i = draft.pop("_row")
+        if draft["prediction_id"] is not None:
+            found = by_id.get(draft["prediction_id"])
+            if found is None:
+                raise InputError(f"feedback row {i}: prediction {draft['prediction_id']} is not in the prediction log")
+            if draft["request_id"] not in (None, found.request_id):
+                raise InputError(f"feedback row {i}: prediction {found.id} belongs to request {found.request_id}, not {draft['request_id']}")
+        elif draft["request_id"] is not None:
+            candidates = by_request.get(draft["request_id"], [])
+            if not candidates:
+                raise InputError(f"feedback row {i}: request {draft['request_id']} is not in the prediction log")
+            if draft["title"] is not None:
+                candidates = [row for row in candidates if row.title.strip() == draft["title"]]
+            if not candidates:
+                raise InputError(f"feedback row {i}: request {draft['request_id']} has no headline {draft['title'][:80]!r}")
+            if len(candidates) > 1 and draft["title"] is None:
+                raise InputError(f"feedback row {i}: request {draft['request_id']} has {len(candidates)} headlines; give the title")
+            found = candidates[0]
+        else:
+            continue  # an unlinked label (e.g. imported from a labelled file)
+        if draft["title"] is not None and draft["title"] != found.title.strip():
+            raise InputError(f"feedback row {i}: title {draft['title'][:80]!r} differs from prediction {found.id}'s headline")
+        draft.update(prediction_id=found.id, request_id=found.request_id, title=found.title)
+
+
+def _fetch(conn, column, keys: set) -> dict:
+    """Logged predictions whose ``column`` is in ``keys``, by id."""
+    keys, found = sorted(keys), {}
+    for start in range(0, len(keys), _IN_CHUNK):
+        query = select(predictions.c.id, predictions.c.request_id, predictions.c.title).where(column.in_(keys[start:start + _IN_CHUNK]))
+        found.update({row.id: row for row in conn.execute(query)})
+    return found
