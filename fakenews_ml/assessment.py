@@ -10,9 +10,18 @@ from fakenews_ml.evaluation import compute_metrics, save_plots
 from fakenews_ml.predict import Predictor
 
 
+def predict_all(predictor: Predictor, titles: list[str], progress=None) -> pd.DataFrame:
+    """``Predictor.predict`` over any number of headlines (files, not API calls): consecutive calls of at
+    most ``max_batch`` headlines each, results in input order."""
+    step = predictor.config.max_batch
+    # an empty list still makes one call, so it gets the predictor's own "no headlines" error
+    parts = [predictor.predict(titles[i:i + step], progress) for i in range(0, max(len(titles), 1), step)]
+    return pd.concat(parts, ignore_index=True)
+
+
 def evaluate_predictor(predictor: Predictor, frame: pd.DataFrame, plots_dir: Path | str | None = None) -> dict:
     """``frame`` needs ``title`` and ``label``; returns the metrics dict (with ``plots`` paths when asked)."""
-    probs = predictor.predict_proba(frame["title"].astype(str).tolist())
+    probs = predict_all(predictor, frame["title"].astype(str).tolist())["prob_fake"].to_numpy()
     labels = frame["label"].astype(int).to_numpy()
     metrics = compute_metrics(labels, probs, predictor.bundle.threshold)
     metrics["model_version"] = predictor.version

@@ -142,10 +142,17 @@ def save_bundle(
 def read_meta(path: Path | str) -> dict:
     """``bundle.json`` of a bundle, checked for completeness, without loading weights."""
     path = Path(path)
+    if not path.is_dir():
+        raise BundleError(f"{path}: no such model bundle directory")
     missing = [name for name in REQUIRED if not (path / name).exists()]
-    if not path.is_dir() or missing:
-        raise BundleError(f"{path} is not a complete model bundle (missing: {missing or 'directory'})")
-    meta = json.loads((path / "bundle.json").read_text())
+    if missing:
+        raise BundleError(f"{path} is not a complete model bundle (missing: {', '.join(missing)})")
+    try:
+        meta = json.loads((path / "bundle.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path}: bundle.json is unreadable ({exc})") from None
+    if not isinstance(meta, dict):
+        raise BundleError(f"{path}: bundle.json is not a JSON object")
     if meta.get("format_version") != FORMAT_VERSION:
         raise BundleError(f"{path}: bundle format {meta.get('format_version')} is not supported (expected {FORMAT_VERSION})")
     return meta
@@ -177,14 +184,46 @@ def bundle_size(path: Path | str) -> int:
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:
-    """Rename ``staging`` to ``target``; an existing bundle there is replaced only once the new one is whole."""
-    if target.exists():
-        retired = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, retired)
+    """Rename ``staging`` to ``target``; an existing bundle there is replaced only once the new one is whole.
+
+    Where the OS can swap two directories in one step (Linux ``renameat2(RENAME_EXCHANGE)``), readers see
+    the old bundle or the new one and never a gap; elsewhere the old one is moved aside first and moved
+    back if the second rename fails."""
+    if not target.exists():
         os.replace(staging, target)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
+        return
+    if _exchange(staging, target):
+        shutil.rmtree(staging, ignore_errors=True)  # now holds the old bundle
+        return
+    retired = target.with_name(f".{target.name}.old-{os.getpid()}")
+    os.replace(target, retired)
+    try:
         os.replace(staging, target)
+    except BaseException:
+        os.replace(retired, target)
+        raise
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux ``renameat2`` with ``RENAME_EXCHANGE``); False where unsupported."""
+    import ctypes
+    import errno
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # not glibc >= 2.28
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):  # kernel or filesystem without it
+        return False
+    raise OSError(err, os.strerror(err), str(b))
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -31,3 +31,7 @@ class BundleError(FakeNewsError):
 
 class InputError(FakeNewsError):
     """Bad input to the predictor: empty, not a string, or over the size limits."""
+
+
+class PromotionRefused(FakeNewsError):
+    """A challenger may not replace the champion: the gate failed or the evidence is stale."""

@@ -73,5 +73,8 @@ def quantize_bundle(bundle_path: Path | str, eval_split: TokenizedSplit, config:
     passing = [v for v in config.variants if report[v]["passed"]]
     report["recommended"] = max(passing, key=lambda v: report[v]["rows_per_second"], default="fp32")
     report["bounds"] = {"max_accuracy_drop": config.max_accuracy_drop, "min_agreement": config.min_agreement}
-    (bundle_path / REPORT_FILE).write_text(json.dumps(report, indent=2))
+    # written beside and renamed: a server choosing its variant never reads half a report
+    partial = bundle_path / f".{REPORT_FILE}.partial"
+    partial.write_text(json.dumps(report, indent=2))
+    partial.replace(bundle_path / REPORT_FILE)
     return report

@@ -14,6 +14,19 @@ import pytest
 DEFAULT_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def torch_threads():
+    """One torch thread per test process (``FAKENEWS_TEST_THREADS`` overrides): the test models are tiny,
+    and on a small shared machine extra OpenMP threads spin against other processes and can make a
+    training step ten times slower instead of faster."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("FAKENEWS_TEST_THREADS", "1")))
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(autouse=True)
 def fakenews_home(tmp_path, monkeypatch) -> Path:
     """Every test writes under its own FAKENEWS_HOME, never under ~/.fakenews."""
@@ -75,3 +88,123 @@ def http_server(tmp_path, monkeypatch):
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Model-side fixtures: a tiny randomly initialised BERT (fully offline), small synthetic frames, and one tiny
+# trained bundle shared by the whole session. Session fixtures never rely on FAKENEWS_HOME (the autouse
+# fixture above is per test): everything they write goes to explicit tmp folders.
+
+FAKE_HOOKS = ["shocking", "you won't believe", "secret", "miracle", "exposed", "they don't want you to know",
+              "outrageous", "bombshell"]
+REAL_HOOKS = ["senate", "quarterly earnings", "council", "minister", "report", "court ruling", "budget",
+              "official statement"]
+SUBJECTS = ["the president", "a local doctor", "scientists", "the governor", "celebrities", "the new vaccine",
+            "city hall", "the central bank", "farmers", "a famous actor", "the election", "oil prices"]
+FILLERS = ["today", "this week", "after the vote", "in new york", "again", "at last", "for the first time",
+           "despite protests", "according to sources", "in a long awaited and widely discussed decision"]
+
+
+def make_news_frame(n: int, seed: int = 0, fake_share: float = 0.4, source: str = "synthetic"):
+    """A canonical frame (id, title, text, label, source) with unique titles of uneven length; fake titles
+    carry clickbait words, real ones newsroom words, so even a few training steps can separate them."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(n) < fake_share).astype("int8")
+    labels[0], labels[1] = 0, 1  # both classes, whatever n and the draw
+    titles = []
+    for i, label in enumerate(labels):
+        hooks = FAKE_HOOKS if label else REAL_HOOKS
+        words = [hooks[rng.integers(len(hooks))], SUBJECTS[rng.integers(len(SUBJECTS))]]
+        words += [FILLERS[j] for j in rng.choice(len(FILLERS), size=int(rng.integers(0, 4)), replace=False)]
+        if label:
+            words.append("!!!")
+        titles.append(f"{' '.join(words)} {seed}-{i}".capitalize())  # the suffix keeps titles unique
+    frame = pd.DataFrame({
+        "id": [f"s{seed}-{i}" for i in range(n)],
+        "title": titles,
+        "text": "",
+        "label": labels,
+        "source": source,
+    })
+    return frame.astype({"id": "string", "title": "string", "text": "string", "label": "int8", "source": "string"})
+
+
+@pytest.fixture(scope="session")
+def news_frame_factory():
+    """``make_news_frame`` as a fixture (test modules cannot import conftest reliably)."""
+    return make_news_frame
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide random BERT with the packaged MiniLM tokenizer: ``ModelConfig(encoder=str(dir))``
+    loads it offline in well under a second."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from fakenews_ml.model.encoder import resolve_encoder
+
+    path = tmp_path_factory.mktemp("tiny_encoder")
+    tokenizer = AutoTokenizer.from_pretrained(resolve_encoder(None))
+    config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                        vocab_size=tokenizer.vocab_size, max_position_embeddings=128)
+    torch.manual_seed(0)
+    # no pooler: the classifier pools itself, and loading it would only print an 'unexpected keys' report
+    BertModel(config, add_pooling_layer=False).save_pretrained(str(path))
+    tokenizer.save_pretrained(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_frames() -> dict:
+    """Small train/val/test canonical frames (disjoint titles)."""
+    return {"train": make_news_frame(96, seed=1), "val": make_news_frame(32, seed=2), "test": make_news_frame(32, seed=3)}
+
+
+@pytest.fixture(scope="session")
+def tiny_model_config(tiny_encoder_dir):
+    from fakenews_ml.config import ModelConfig
+
+    return ModelConfig(encoder=str(tiny_encoder_dir), max_length=32)
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_model_config):
+    from fakenews_ml.train import load_tokenizer
+
+    return load_tokenizer(tiny_model_config)
+
+
+TINY_TRAIN = dict(max_steps=10, epochs=1, batch_size=8, progress_bar=False, precision="32-true", accelerator="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_training(tmp_path_factory, tiny_frames, tiny_model_config, tiny_tokenizer):
+    """One short training run of the tiny BERT, written as a bundle (with its held-out table)."""
+    from fakenews_ml.config import TrainConfig
+    from fakenews_ml.train import tokenize_splits, train_model
+
+    root = tmp_path_factory.mktemp("tiny_bundle")
+    tokenized = tokenize_splits(tiny_frames, tiny_tokenizer, tiny_model_config.max_length)
+    return train_model(
+        tokenized, tiny_tokenizer, tiny_model_config, TrainConfig(**TINY_TRAIN), root / "bundle",
+        lineage={"sources": [{"uri": "synthetic://tiny", "sha256": "0" * 64}]},
+        work_dir=root / "work", heldout=tiny_frames["test"],
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_training) -> Path:
+    """Path of the session's tiny trained bundle. Read-only: copy it before changing anything in it."""
+    return tiny_training.bundle_path
+
+
+@pytest.fixture
+def tiny_bundle_copy(tiny_bundle, tmp_path) -> Path:
+    """A private copy of the tiny bundle that a test may modify (quantize, tamper with, overwrite)."""
+    import shutil
+
+    return Path(shutil.copytree(tiny_bundle, tmp_path / "bundle"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, PretrainedConfig
@@ -20,13 +22,15 @@ class HeadlineClassifier(nn.Module):
 
     @classmethod
     def from_pretrained(cls, config: ModelConfig) -> "HeadlineClassifier":
-        encoder = AutoModel.from_pretrained(resolve_encoder(config.encoder), add_pooling_layer=False)
+        source = resolve_encoder(config.encoder)
+        encoder_config = AutoConfig.from_pretrained(source)
+        encoder = AutoModel.from_pretrained(source, config=encoder_config, **_no_pooler(encoder_config))
         return cls(encoder, config.pooling, config.dropout)
 
     @classmethod
     def from_encoder_config(cls, encoder_config: PretrainedConfig, config: ModelConfig) -> "HeadlineClassifier":
         """Same architecture with random weights: the skeleton a saved bundle's weights are loaded into."""
-        return cls(AutoModel.from_config(encoder_config, add_pooling_layer=False), config.pooling, config.dropout)
+        return cls(AutoModel.from_config(encoder_config, **_no_pooler(encoder_config)), config.pooling, config.dropout)
 
     @staticmethod
     def encoder_config(config: ModelConfig) -> PretrainedConfig:
@@ -43,3 +47,15 @@ class HeadlineClassifier(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.embed(input_ids, attention_mask))).float()
+
+
+def _no_pooler(encoder_config: PretrainedConfig) -> dict:
+    """``add_pooling_layer=False`` for encoders that have a pooler (BERT, RoBERTa): the head pools by itself.
+    Encoders without one (DistilBERT, DeBERTa) reject the argument, so it is passed only where accepted."""
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING
+
+    try:
+        model_class = MODEL_MAPPING[type(encoder_config)]
+    except KeyError:
+        return {}
+    return {"add_pooling_layer": False} if "add_pooling_layer" in inspect.signature(model_class.__init__).parameters else {}
