@@ -33,7 +33,10 @@ def variant_path(bundle_path: Path | str, variant: str = "auto") -> Path:
         return bundle_path
     if variant == "auto":
         report = bundle_path / "quantization.json"
-        recommended = json.loads(report.read_text()).get("recommended") if report.exists() else None
+        try:
+            recommended = json.loads(report.read_text()).get("recommended") if report.exists() else None
+        except (OSError, ValueError, AttributeError) as exc:
+            raise BundleError(f"{report} is unreadable ({exc}); run `fakenews quantize` again") from None
         return bundle_path / VARIANT_DIR / recommended if recommended and recommended != "fp32" else bundle_path
     path = bundle_path / VARIANT_DIR / variant
     if not path.is_dir():
