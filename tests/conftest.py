@@ -13,6 +13,17 @@ import pytest
 
 DEFAULT_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
+# The offline switches (DESIGN.md), so the suite never reaches for a network however it is started.
+OFFLINE = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "WANDB_MODE": "offline",
+    "NO_GCE_CHECK": "true",
+    "DAGSTER_TELEMETRY_DISABLED": "1",
+}
+for _name, _value in OFFLINE.items():
+    os.environ.setdefault(_name, _value)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def torch_threads():
