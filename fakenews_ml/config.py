@@ -136,7 +136,10 @@ class GateConfig(_Strict):
 class ProfileConfig(_Strict):
     """The reference profile: a seeded sample of training titles with the production model's view of them."""
 
-    sample_size: int = Field(2000, ge=10, description="Training titles kept in the profile (all when fewer)")
+    sample_size: int = Field(2000, ge=10, description="Titles kept in the profile (all when fewer)")
+    split: Literal["train", "val"] = Field(
+        "train", description="Split to profile: train (what the model learnt from) or val (rows it never saw)"
+    )
     seed: int = Field(42, description="Seed of the sample")
 
 
@@ -145,12 +148,15 @@ class DriftConfig(_Strict):
 
     The check fails when the share of drifted feature columns reaches ``drift_share`` or when the
     embedding drift score (ROC AUC of a domain classifier telling reference from window embeddings,
-    cross-validated) exceeds ``embedding_threshold``. Defaults are calibrated by ``bench/drift_detection.py``
-    on real data (FakeNewsNet held-out windows vs COVID posts)."""
+    cross-validated) exceeds its threshold. Both domain-classifier AUCs (title text, embeddings) must also
+    be significant at ``auc_alpha``, which raises their thresholds for small windows. Defaults are
+    calibrated by ``bench/drift_detection.py`` on real data (FakeNewsNet held-out windows vs COVID posts)."""
 
     drift_share: float = Field(0.5, gt=0, le=1, description="Share of drifted feature columns that fails the check")
     num_method: str = Field("wasserstein", description="Evidently stattest for title_length, word_count, prob_fake, confidence")
-    num_threshold: float = Field(0.1, gt=0, description="Drift when the normed Wasserstein distance reaches this")
+    num_threshold: float = Field(
+        0.2, gt=0, description="Drift when the normed Wasserstein distance reaches this (same-distribution 500-row windows: at most 0.17)"
+    )
     cat_method: str = Field("jensenshannon", description="Evidently stattest for predicted_label")
     cat_threshold: float = Field(0.1, gt=0, description="Drift when the Jensen-Shannon distance reaches this")
     text_method: str = Field("abs_text_content_drift", description="Evidently text drift (TF-IDF domain classifier ROC AUC)")
@@ -158,9 +164,12 @@ class DriftConfig(_Strict):
     per_feature_threshold: dict[str, float] = Field(default_factory=dict, description="Overrides by column name")
     embedding_method: Literal["domain_classifier"] = "domain_classifier"
     embedding_threshold: float = Field(0.55, gt=0.5, lt=1, description="Drift when the embedding domain classifier's ROC AUC exceeds this")
+    auc_alpha: float = Field(
+        0.001, gt=0, lt=0.5, description="Domain-classifier AUCs must also be this significant (raises their thresholds for small windows)"
+    )
     embedding_folds: int = Field(5, ge=2, le=20, description="Cross-validation folds of the embedding domain classifier")
     embedding_pca_components: int | None = Field(64, ge=2, description="Embeddings reduced to this many PCA components first (None = all)")
-    min_current_rows: int = Field(100, ge=2, description="Smaller windows are refused: too few rows for a meaningful test")
+    min_current_rows: int = Field(200, ge=2, description="Smaller windows are refused: too few rows for the calibrated thresholds")
     min_reference_rows: int = Field(200, ge=2)
     max_reference_rows: int = Field(5000, ge=2, description="Larger profiles are sampled down (seeded)")
     max_current_rows: int = Field(5000, ge=2, description="Larger windows are sampled down (seeded)")

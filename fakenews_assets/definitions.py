@@ -1,0 +1,45 @@
+"""The code location: the one ``Definitions`` object (``dagster dev`` finds it via pyproject's [tool.dagster])."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from fakenews_assets.assets.data import (
+    news_splits,
+    raw_news,
+    tokenized_news,
+    validated_news,
+)
+from fakenews_assets.assets.deployment import (
+    production_model,
+    quantized_model,
+    reference_profile,
+)
+from fakenews_assets.assets.training import model_evaluation, trained_model
+from fakenews_assets.checks import ASSET_CHECKS
+from fakenews_assets.jobs import JOBS
+from fakenews_assets.resources import build_resources
+from fakenews_assets.schedules import SCHEDULES
+
+ASSETS = [
+    raw_news, validated_news, news_splits, tokenized_news,
+    trained_model, model_evaluation,
+    quantized_model, production_model, reference_profile,
+]
+
+
+def build_definitions(environ=None) -> dg.Definitions:
+    """``environ`` overrides the process environment when choosing resources (tests use it)."""
+    return dg.Definitions(
+        assets=ASSETS,
+        asset_checks=ASSET_CHECKS,
+        jobs=JOBS,
+        schedules=SCHEDULES,
+        resources=build_resources(environ),
+        # One process for the whole run: torch, transformers and GX are imported once, not once per step,
+        # and the 'gpu' pool still keeps training runs one at a time.
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_definitions()

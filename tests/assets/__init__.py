@@ -1,0 +1,1 @@
+"""Tests of the Dagster asset graph (fakenews_assets)."""

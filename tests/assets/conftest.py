@@ -1,0 +1,153 @@
+"""Fixtures for the Dagster asset graph tests: offline switches, a tiny training config, an in-process
+``materialize`` helper, and one session-wide home where a first model was trained and promoted."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from .data import write_news_csv
+
+OFFLINE_ENV = {"NO_GCE_CHECK": "true", "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+MAX_LENGTH = 24
+# Learns the synthetic data's keyword signal perfectly in a few seconds with the tiny encoder.
+GOOD_TRAINING = {"max_steps": 40, "epochs": 10, "batch_size": 16, "learning_rate": 3e-3, "head_learning_rate": 1.5e-2,
+                 "warmup_ratio": 0.0, "progress_bar": False}
+# Learns nothing: a challenger that must lose against the champion.
+WORSE_TRAINING = {**GOOD_TRAINING, "max_steps": 2, "learning_rate": 1e-9, "head_learning_rate": 1e-9}
+CHECKS = ("news_quality_suite", "splits_do_not_leak", "model_is_sane", "quantization_parity", "challenger_not_worse")
+ASSET_NAMES = ("raw_news", "validated_news", "news_splits", "tokenized_news", "trained_model", "model_evaluation",
+               "quantized_model", "production_model", "reference_profile")
+
+
+def run_config(encoder_dir: Path, training: dict | None = None, **ops) -> dict:
+    config = {
+        "ops": {
+            "tokenized_news": {"config": {"encoder": str(encoder_dir), "max_length": MAX_LENGTH}},
+            "trained_model": {"config": dict(training or GOOD_TRAINING)},
+            "reference_profile": {"config": {"sample_size": 40}},
+            **{name: {"config": value} for name, value in ops.items()},
+        },
+        "resources": {"compute": {"config": {"accelerator": "cpu", "precision": "32-true", "num_threads": 2}}},
+    }
+    return config
+
+
+def only_ops(config: dict, *names: str) -> dict:
+    """``config`` with op config for ``names`` only (a run rejects config for ops it does not run)."""
+    return {**config, "ops": {k: v for k, v in config["ops"].items() if k in names}}
+
+
+@dataclass
+class Run:
+    """What one in-process run did, in the terms the tests talk about."""
+
+    result: dg.ExecuteInProcessResult
+    materialized: set[str] = field(default_factory=set)
+    checks: dict[str, bool] = field(default_factory=dict)
+    check_metadata: dict[str, dict] = field(default_factory=dict)
+    metadata: dict[str, dict] = field(default_factory=dict)
+    failed_steps: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, result: dg.ExecuteInProcessResult) -> Run:
+        run = cls(result)
+        for event in result.all_events:
+            if event.event_type_value == "ASSET_MATERIALIZATION":
+                materialization = event.event_specific_data.materialization
+                name = materialization.asset_key.to_user_string()
+                run.materialized.add(name)
+                run.metadata[name] = {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}
+            elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+                evaluation = event.event_specific_data
+                run.checks[evaluation.check_name] = evaluation.passed
+                run.check_metadata[evaluation.check_name] = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
+            elif event.event_type_value == "STEP_FAILURE":
+                run.failed_steps.add(event.step_key)
+        return run
+
+
+def materialize(home: Path, sources: Path | str, config: dict, selection=None, io_dir: Path | None = None) -> Run:
+    """The whole graph (or ``selection``) in-process, with FAKENEWS_HOME and FAKENEWS_SOURCES set for the run
+    and the resources the environment would choose (plus, optionally, manifests read from ``io_dir``)."""
+    from fakenews_assets.checks import ASSET_CHECKS
+    from fakenews_assets.definitions import ASSETS
+    from fakenews_assets.resources import ManifestIOManager, build_resources
+
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in {**OFFLINE_ENV, "FAKENEWS_HOME": str(home), "FAKENEWS_SOURCES": str(sources)}.items():
+            patch.setenv(key, value)
+        for key in ("FAKENEWS_GCS_BUCKET", "WANDB_API_KEY"):
+            patch.delenv(key, raising=False)
+        resources = build_resources()
+        if io_dir is not None:
+            resources["io_manager"] = ManifestIOManager(base_dir=str(io_dir))
+        result = dg.materialize([*ASSETS, *ASSET_CHECKS], resources=resources, run_config=config,
+                                selection=selection, raise_on_error=False)
+    return Run.of(result)
+
+
+def read_manifests(home: Path) -> dict[str, dict]:
+    folder = home / "dagster" / "manifests"
+    return {path.stem: json.loads(path.read_text()) for path in folder.glob("*.json")}
+
+
+def stage_manifests(io_dir: Path, manifests: dict[str, dict]) -> Path:
+    """Write manifests where a ``ManifestIOManager(base_dir=io_dir)`` will load them as upstream values."""
+    io_dir.mkdir(parents=True, exist_ok=True)
+    for name, manifest in manifests.items():
+        (io_dir / f"{name}.json").write_text(json.dumps(manifest))
+    return io_dir
+
+
+def champion_state(home: Path) -> tuple[str | None, list[str]]:
+    """Where the production link points, and the promotion history: what 'unchanged' compares."""
+    link = home / "production" / "champion"
+    history = home / "production" / "promotions.jsonl"
+    target = str(link.resolve()) if link.is_symlink() else None
+    return target, history.read_text().splitlines() if history.exists() else []
+
+
+@pytest.fixture(autouse=True)
+def offline_env(monkeypatch, tmp_path):
+    for key, value in OFFLINE_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    (tmp_path / "dagster_home").mkdir(exist_ok=True)
+    for key in ("FAKENEWS_GCS_BUCKET", "WANDB_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+
+
+@dataclass
+class PromotedHome:
+    home: Path
+    sources: Path
+    config: dict
+    run: Run
+    encoder_dir: Path
+    manifests: dict  # as the first run left them (later tests may materialize again)
+
+
+@pytest.fixture(scope="session")
+def promoted_home(tmp_path_factory, tiny_encoder_dir) -> PromotedHome:
+    """A FAKENEWS_HOME after one full, successful run on good synthetic data: a champion is serving.
+
+    Tests that use it must leave the champion as it is (they check exactly that)."""
+    root = tmp_path_factory.mktemp("promoted")
+    home = root / "home"
+    sources = write_news_csv(root / "sources" / "news.csv", n=300, seed=0)
+    config = run_config(tiny_encoder_dir)
+    run = materialize(home, sources, config)
+    assert run.result.success, f"first run failed: {run.failed_steps}"
+    return PromotedHome(home, sources, config, run, Path(tiny_encoder_dir), read_manifests(home))
+
+
+def copy_bundle(bundle: Path, target: Path) -> Path:
+    """A private copy of a bundle without its quantized variants (so quantization runs again)."""
+    copied = Path(shutil.copytree(bundle, target, ignore=shutil.ignore_patterns("variants", "quantization.json")))
+    return copied

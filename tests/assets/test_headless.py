@@ -1,0 +1,177 @@
+"""The graph as a user runs it: `dagster asset materialize --select '*'` in a subprocess on a sample of the
+real FakeNewsNet titles, twice (the second run reuses the bundle), and `dagster dev` answering GraphQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+
+from .conftest import (
+    ASSET_NAMES,
+    CHECKS,
+    GOOD_TRAINING,
+    OFFLINE_ENV,
+    champion_state,
+    read_manifests,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+DAGSTER = str(Path(sys.executable).with_name("dagster"))
+
+
+def _dagster_home(tmp_path: Path) -> Path:
+    """An instance home configured by the repository's dagster.yaml (queued runs, pool limits, no telemetry)."""
+    home = tmp_path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+def _env(tmp_path: Path, **extra) -> dict:
+    env = {**os.environ, **OFFLINE_ENV, "DAGSTER_HOME": str(_dagster_home(tmp_path)), "PYTHONPATH": str(REPO), **extra}
+    for key in ("FAKENEWS_GCS_BUCKET", "WANDB_API_KEY"):
+        env.pop(key, None)
+    return env
+
+
+@pytest.mark.slow
+def test_headless_materialize_twice_on_a_real_sample(tmp_path, datasets_dir, tiny_encoder_dir):
+    sample = pd.read_csv(datasets_dir / "fakenewsnet_titles.csv").sample(600, random_state=0)
+    sources = tmp_path / "sources" / "fakenewsnet_sample.csv"
+    sources.parent.mkdir()
+    sample.to_csv(sources, index=False)
+    config = tmp_path / "run_config.json"
+    config.write_text(json.dumps({
+        "ops": {
+            "tokenized_news": {"config": {"encoder": str(tiny_encoder_dir), "max_length": 32}},
+            "trained_model": {"config": {**GOOD_TRAINING, "max_steps": 8}},
+            "reference_profile": {"config": {"sample_size": 50}},
+            # one headline of a 60-row test split is 1.7%: the default bounds are meant for the full data
+            "quantized_model": {"config": {"max_accuracy_drop": 0.1, "min_agreement": 0.8}},
+        },
+        "resources": {"compute": {"config": {"accelerator": "cpu", "precision": "32-true"}}},
+    }))
+    home = tmp_path / "fakenews_home"
+    env = _env(tmp_path, FAKENEWS_HOME=str(home), FAKENEWS_SOURCES=str(sources), WANDB_MODE="offline")
+    command = [DAGSTER, "asset", "materialize", "--select", "*", "-m", "fakenews_assets.definitions", "--config", str(config)]
+
+    first = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    log = first.stdout + first.stderr
+    assert first.returncode == 0, log[-5000:]
+    assert "RUN_SUCCESS" in log
+    for check in CHECKS:
+        assert re.search(rf"Asset check '{check}' on '\w+' passed", log), check
+    manifests = read_manifests(home)
+    assert set(manifests) == set(ASSET_NAMES)
+    assert manifests["raw_news"]["rows"] == 600
+    trained = manifests["trained_model"]
+    assert trained["reused"] is False
+    target, history = champion_state(home)
+    assert target == trained["bundle_path"] and len(history) == 1
+    assert trained["wandb_run"]["mode"] == "offline" and trained["wandb_run"]["id"]
+    assert list((home / "wandb" / "wandb").glob(f"offline-run-*-{trained['wandb_run']['id']}")), "logged to W&B offline"
+    weights = Path(trained["bundle_path"]) / "model.safetensors"
+    mtime = weights.stat().st_mtime_ns
+
+    second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert second.returncode == 0, (second.stdout + second.stderr)[-5000:]
+    again = read_manifests(home)
+    assert again["trained_model"]["reused"] is True and again["trained_model"]["bundle_path"] == trained["bundle_path"]
+    assert again["quantized_model"]["reused"] is True
+    assert again["trained_model"]["wandb_run"]["id"] == trained["wandb_run"]["id"]  # lineage survives reuse
+    assert again["production_model"]["promoted"] is False
+    assert weights.stat().st_mtime_ns == mtime
+    assert champion_state(home) == (target, history)
+
+    # the instance (SQLite under DAGSTER_HOME) recorded the data and code versions the assets reported
+    from dagster import AssetKey, DagsterInstance
+    from dagster._core.instance.ref import InstanceRef
+
+    with DagsterInstance.from_ref(InstanceRef.from_dir(env["DAGSTER_HOME"])) as instance:
+        tags = instance.get_latest_materialization_event(AssetKey("raw_news")).asset_materialization.tags
+        assert tags["dagster/data_version"] == manifests["raw_news"]["data_version"]
+        assert tags["dagster/code_version"] == "1"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM to the process group we started (dagster dev and its webserver, daemon, code server)."""
+    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+GRAPHQL_QUERY = """
+{
+  assetNodes { assetKey { path } groupName assetChecksOrError { ... on AssetChecks { checks { name blocking } } } }
+  repositoriesOrError { ... on RepositoryConnection { nodes { jobs { name } schedules { name cronSchedule } } } }
+}
+"""
+
+
+def _query_when_ready(process: subprocess.Popen, port: int, log_path: Path, timeout: float = 180) -> dict:
+    """Poll the GraphQL endpoint until the code location has loaded (or dagster dev died)."""
+    session = requests.Session()
+    session.trust_env = False  # straight to 127.0.0.1, never through a proxy
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "dagster dev exited:\n" + log_path.read_text()[-3000:]
+        try:
+            response = session.post(f"http://127.0.0.1:{port}/graphql", json={"query": GRAPHQL_QUERY}, timeout=10)
+            if response.status_code == 200:
+                data = response.json().get("data") or {}
+                if data.get("assetNodes"):
+                    return data
+        except (requests.ConnectionError, requests.Timeout, ValueError):
+            pass
+        time.sleep(1)
+    raise AssertionError("dagster dev did not serve the asset graph in time:\n" + log_path.read_text()[-3000:])
+
+
+@pytest.mark.slow
+def test_dagster_dev_serves_the_graph_over_graphql(tmp_path):
+    port = _free_port()
+    log_path = tmp_path / "dagster_dev.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [DAGSTER, "dev", "-m", "fakenews_assets.definitions", "-h", "127.0.0.1", "-p", str(port)],
+            cwd=tmp_path, env=_env(tmp_path, FAKENEWS_HOME=str(tmp_path / "fakenews_home")),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # its own process group, stopped below
+        )
+        try:
+            data = _query_when_ready(process, port, log_path)
+        finally:
+            _stop_group(process)
+    nodes = {"/".join(node["assetKey"]["path"]): node for node in data["assetNodes"]}
+    assert set(nodes) == set(ASSET_NAMES)
+    assert nodes["trained_model"]["groupName"] == "training"
+    checks = {check["name"]: check["blocking"] for node in nodes.values() for check in node["assetChecksOrError"].get("checks", [])}
+    assert checks == {name: True for name in CHECKS}
+    (repository,) = data["repositoriesOrError"]["nodes"]
+    assert {"full_pipeline", "retrain"} <= {job["name"] for job in repository["jobs"]}
+    assert {"name": "weekly_retrain", "cronSchedule": "0 3 * * 1"} in repository["schedules"]
+    assert process.returncode is not None

@@ -1,0 +1,284 @@
+"""The asset graph materialized in-process on tiny data: what every asset writes, that an unchanged graph
+does not retrain, and that each blocking check stops the graph on bad input (with the champion untouched)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+from safetensors.torch import load_file, save_file
+
+from fakenews_ml.data.sources import sha256_file
+from fakenews_ml.errors import PromotionRefused
+from fakenews_ml.monitoring.reference import load_profile
+from fakenews_ml.stages import deployment as deployment_stage
+from fakenews_ml.stages import profile as profile_stage
+from fakenews_ml.stages import training as training_stage
+from fakenews_ml.stages.deployment import promote_challenger
+from fakenews_ml.stages.training import bundle_manifest
+
+from .conftest import (
+    ASSET_NAMES,
+    CHECKS,
+    WORSE_TRAINING,
+    champion_state,
+    copy_bundle,
+    materialize,
+    only_ops,
+    read_manifests,
+    run_config,
+    stage_manifests,
+)
+from .data import news_frame, write_news_csv
+
+DOWNSTREAM_OF_VALIDATED = {"news_splits", "tokenized_news", "trained_model", "model_evaluation", "quantized_model",
+                           "production_model", "reference_profile"}
+
+
+def test_first_run_materializes_every_asset_and_promotes(promoted_home):
+    run, home = promoted_home.run, promoted_home.home
+    assert run.materialized == set(ASSET_NAMES)
+    assert run.checks == {name: True for name in CHECKS}
+    manifests = promoted_home.manifests
+    assert set(manifests) == set(ASSET_NAMES)
+
+    raw = manifests["raw_news"]
+    assert raw["rows"] == 300 and Path(raw["path"]).is_file()
+    assert raw["sources"][0]["sha256"] == sha256_file(promoted_home.sources)
+    assert Path(raw["path"]).parent == home / "assets" / "raw_news" / raw["key"]
+
+    splits = manifests["news_splits"]["splits"]
+    frames = {name: pd.read_parquet(info["path"]) for name, info in splits.items()}
+    assert sum(len(f) for f in frames.values()) == 300
+    assert not set(frames["train"]["id"]) & set(frames["test"]["id"])
+    tokenized = manifests["tokenized_news"]
+    assert all(Path(info["path"]).suffix == ".npz" and info["rows"] == splits[name]["rows"] for name, info in tokenized["splits"].items())
+
+    trained = manifests["trained_model"]
+    bundle = Path(trained["bundle_path"])
+    assert bundle == home / "models" / trained["cache_key"]
+    assert {"model.safetensors", "bundle.json", "lineage.json", "metrics.json", "heldout_test.csv"} <= {p.name for p in bundle.iterdir()}
+    assert json.loads((bundle / "lineage.json").read_text())["cache_key"] == trained["cache_key"]
+    assert trained["reused"] is False
+    assert trained["metrics"]["test"]["macro_f1"] > 0.9  # the synthetic signal was learned
+
+    quantized = manifests["quantized_model"]
+    assert set(quantized["variants"]) == {"int8", "bf16"} and quantized["passed"] and quantized["all_passed"]
+    assert (bundle / "quantization.json").is_file() and (bundle / "variants" / "int8" / "model.safetensors").is_file()
+
+    evaluation = manifests["model_evaluation"]
+    assert evaluation["champion"] is None and evaluation["gate"]["passed"]
+    assert evaluation["test_rows"] == splits["test"]["rows"]
+
+    production = manifests["production_model"]
+    target, history = champion_state(home)
+    assert production["promoted"] and target == str(bundle)
+    assert len(history) == 1 and json.loads(history[0])["version"] == trained["version"]
+
+    profile = manifests["reference_profile"]
+    frame = load_profile(profile["path"])  # the drift monitor's own reader
+    embeddings = np.load(profile["embeddings_path"])
+    assert len(frame) == 40 and embeddings.shape == (40, 32)
+    assert frame["prob_fake"].between(0, 1).all() and set(frame["title"]) <= set(frames["train"]["title"])
+    assert profile["model"]["path"] == production["serving_path"] and profile["split"] == "train"
+    assert frame.attrs["model_version"] == profile["model"]["version"]
+
+    # metadata the UI shows
+    meta = run.metadata
+    assert meta["raw_news"]["dagster/row_count"] == 300
+    assert "| title" in meta["raw_news"]["sample"]
+    assert meta["trained_model"]["reused"] is False
+    assert meta["trained_model"]["plots"].count("data:image/png;base64,") == 3
+    assert meta["trained_model"]["compute"]["precision"] == "32-true"
+    assert meta["trained_model"]["bundle_uri"].startswith("file://")
+    assert meta["model_evaluation"]["gate_passed"] is True
+    assert meta["production_model"]["promoted"] is True
+    assert run.check_metadata["news_quality_suite"]["rows"] == 300
+
+
+def test_unchanged_second_run_reuses_everything_without_training(promoted_home, monkeypatch):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("nothing changed: this must not run again")
+
+    monkeypatch.setattr(training_stage, "train_model", must_not_run)
+    monkeypatch.setattr(deployment_stage, "quantize_bundle", must_not_run)
+    monkeypatch.setattr(deployment_stage, "evaluate_predictor", must_not_run)  # scores are kept per (model, split)
+    monkeypatch.setattr(profile_stage, "Predictor", must_not_run)
+    before = champion_state(promoted_home.home)
+    bundle = Path(promoted_home.manifests["trained_model"]["bundle_path"])
+    weights_mtime = (bundle / "model.safetensors").stat().st_mtime_ns
+
+    run = materialize(promoted_home.home, promoted_home.sources, promoted_home.config)
+
+    assert run.result.success, run.failed_steps
+    assert run.materialized == set(ASSET_NAMES) and all(run.checks.values())
+    assert run.metadata["trained_model"]["reused"] is True
+    assert run.metadata["quantized_model"]["reused"] is True
+    assert run.metadata["production_model"]["promoted"] is False
+    assert run.metadata["production_model"]["reason"] == "already the champion"
+    assert (bundle / "model.safetensors").stat().st_mtime_ns == weights_mtime
+    assert champion_state(promoted_home.home) == before
+
+
+def test_bad_raw_data_stops_at_the_quality_gate(promoted_home, tmp_path):
+    before = champion_state(promoted_home.home)
+    bad = news_frame(200, seed=7, fake_share=0.35)
+    bad["label"] = 1  # every row fake: the class-balance expectation must fail
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+
+    run = materialize(promoted_home.home, tmp_path / "bad.csv", promoted_home.config)
+
+    assert not run.result.success
+    assert run.checks == {"news_quality_suite": False}
+    failed = run.check_metadata["news_quality_suite"]["failed_checks"]
+    assert "class_balance" in failed
+    assert run.materialized == {"raw_news", "validated_news"}
+    assert not run.materialized & DOWNSTREAM_OF_VALIDATED
+    assert champion_state(promoted_home.home) == before
+
+
+def test_worse_challenger_is_trained_but_not_promoted(promoted_home):
+    before = champion_state(promoted_home.home)
+    config = run_config(promoted_home.encoder_dir, WORSE_TRAINING)
+
+    run = materialize(promoted_home.home, promoted_home.sources, config)
+
+    assert run.checks["challenger_not_worse"] is False
+    assert {"trained_model", "model_evaluation"} <= run.materialized
+    assert not run.materialized & {"production_model", "reference_profile"}
+    evaluation = read_manifests(promoted_home.home)["model_evaluation"]
+    assert evaluation["challenger"]["path"] != before[0]  # a new bundle was trained ...
+    assert evaluation["champion"]["path"] == before[0]  # ... and compared with the serving champion
+    assert evaluation["gate"]["challenger"] < evaluation["gate"]["champion"]
+    assert run.metadata["trained_model"]["reused"] is False
+    assert champion_state(promoted_home.home) == before
+
+    # production_model re-verifies the gate itself: even called directly, it refuses
+    quantized = {**read_manifests(promoted_home.home)["quantized_model"], "passed": True}
+    with pytest.raises(PromotionRefused, match="gate failed"):
+        promote_challenger(evaluation, quantized)
+    assert champion_state(promoted_home.home) == before
+
+
+def test_promotion_refuses_when_the_champion_changed_since_evaluation(promoted_home):
+    """The test's own FAKENEWS_HOME has no champion, unlike the one the evaluation compared with."""
+    manifests = promoted_home.manifests
+    evaluation = json.loads(json.dumps(manifests["model_evaluation"]))
+    evaluation["champion"] = {**evaluation["challenger"], "path": "/elsewhere/old-champion"}
+    evaluation["gate"] = {**evaluation["gate"], "passed": True}
+    evaluation["gate_config"] = {"metric": "macro_f1", "tolerance": 1.0}
+    quantized = {**manifests["quantized_model"], "bundle_path": evaluation["challenger"]["path"], "passed": True}
+    with pytest.raises(PromotionRefused, match="champion changed"):
+        promote_challenger(evaluation, quantized)
+
+
+def test_leaking_splits_stop_tokenization(promoted_home, tmp_path):
+    manifests = promoted_home.manifests
+    splits = json.loads(json.dumps(manifests["news_splits"]))
+    train = pd.read_parquet(splits["splits"]["train"]["path"])
+    test = pd.read_parquet(splits["splits"]["test"]["path"])
+    leaked = pd.concat([test, train.head(3).assign(title=lambda f: f["title"].str.upper() + "!")], ignore_index=True)
+    for name, frame in (("train", train), ("val", pd.read_parquet(splits["splits"]["val"]["path"])), ("test", leaked)):
+        frame.to_parquet(tmp_path / f"{name}.parquet", index=False)
+        splits["splits"][name]["path"] = str(tmp_path / f"{name}.parquet")
+    io_dir = stage_manifests(tmp_path / "io", {"news_splits": splits})
+
+    run = materialize(tmp_path / "home", promoted_home.sources, only_ops(promoted_home.config, "tokenized_news"), io_dir=io_dir,
+                      selection=dg.AssetSelection.checks_for_assets("news_splits") | dg.AssetSelection.assets("tokenized_news"))
+
+    assert run.checks == {"splits_do_not_leak": False}
+    assert run.check_metadata["splits_do_not_leak"]["shared_titles"]["train&test"] == 3
+    assert run.materialized == set()
+
+
+def _rewrite_weights(bundle: Path, change) -> None:
+    """Change the weights of a bundle copy and re-sign it: an intact bundle holding a bad model."""
+    tensors = load_file(str(bundle / "model.safetensors"))
+    change(tensors)
+    save_file(tensors, str(bundle / "model.safetensors"))
+    meta = json.loads((bundle / "bundle.json").read_text())
+    meta["weights_sha256"] = sha256_file(bundle / "model.safetensors")
+    (bundle / "bundle.json").write_text(json.dumps(meta))
+
+
+def test_model_with_nan_weights_stops_evaluation_and_quantization(promoted_home, tmp_path):
+    manifests = promoted_home.manifests
+    bundle = copy_bundle(Path(manifests["trained_model"]["bundle_path"]), tmp_path / "models" / "diverged")
+    _rewrite_weights(bundle, lambda t: t["head.weight"].fill_(float("nan")))
+    io_dir = stage_manifests(tmp_path / "io", {
+        "trained_model": bundle_manifest(bundle), "tokenized_news": manifests["tokenized_news"],
+        "news_splits": manifests["news_splits"],
+    })
+
+    run = materialize(tmp_path / "home", promoted_home.sources, only_ops(promoted_home.config), io_dir=io_dir,
+                      selection=dg.AssetSelection.checks_for_assets("trained_model")
+                      | dg.AssetSelection.assets("model_evaluation", "quantized_model"))
+
+    assert run.checks == {"model_is_sane": False}
+    assert run.check_metadata["model_is_sane"]["nonfinite_values"] == 64  # head.weight: 2 x 32
+    assert run.materialized == set()
+
+
+def test_model_that_quantizes_badly_is_not_promoted(promoted_home, tmp_path):
+    """Outlier weights are what breaks int8/bf16 in practice: adding the same huge weight to both logits
+    leaves the fp32 softmax unchanged but wipes out the quantized models' resolution."""
+    before = champion_state(promoted_home.home)
+    manifests = promoted_home.manifests
+    bundle = copy_bundle(Path(manifests["trained_model"]["bundle_path"]), tmp_path / "models" / "outlier")
+
+    def add_outlier(tensors):
+        tensors["head.weight"][:, 0] += 5000.0
+
+    _rewrite_weights(bundle, add_outlier)
+    trained = bundle_manifest(bundle)
+    evaluation = {**manifests["model_evaluation"], "challenger": {**manifests["model_evaluation"]["challenger"], "path": str(bundle)}}
+    io_dir = stage_manifests(tmp_path / "io", {
+        "trained_model": trained, "tokenized_news": manifests["tokenized_news"], "model_evaluation": evaluation,
+    })
+
+    run = materialize(tmp_path / "home", promoted_home.sources, only_ops(promoted_home.config), io_dir=io_dir,
+                      selection=dg.AssetSelection.assets("quantized_model", "production_model")
+                      | dg.AssetSelection.checks_for_assets("quantized_model"))
+
+    assert run.materialized == {"quantized_model"}
+    assert run.checks == {"quantization_parity": False}
+    quantized = json.loads((io_dir / "quantized_model.json").read_text())
+    assert sorted(quantized["failed_variants"]) == ["bf16", "int8"]
+    assert max(quantized["report"][v]["agreement"] for v in ("bf16", "int8")) < 0.9
+    assert not (tmp_path / "home" / "production" / "champion").exists()
+    assert champion_state(promoted_home.home) == before
+
+
+def test_new_data_flows_through_and_old_artifacts_stay(promoted_home, tmp_path):
+    """Different sources -> a new raw_news data version and new content-addressed folders; earlier folders
+    (which other materializations' manifests name) are left intact."""
+    manifests = promoted_home.manifests
+    other = write_news_csv(tmp_path / "other.csv", n=120, seed=3)
+    run = materialize(promoted_home.home, other, only_ops(promoted_home.config),
+                      selection=dg.AssetSelection.assets("raw_news", "validated_news", "news_splits")
+                      | dg.AssetSelection.checks_for_assets("validated_news", "news_splits"))
+    assert run.result.success and run.materialized == {"raw_news", "validated_news", "news_splits"}
+    new = read_manifests(promoted_home.home)
+    assert new["raw_news"]["data_version"] != manifests["raw_news"]["data_version"]
+    assert new["news_splits"]["key"] != manifests["news_splits"]["key"]
+    assert Path(manifests["raw_news"]["path"]).is_file() and Path(manifests["news_splits"]["splits"]["test"]["path"]).is_file()
+
+
+def test_parity_warns_but_does_not_block_while_one_variant_is_within_bounds(promoted_home):
+    from fakenews_assets.checks import quantization_parity
+
+    manifest = json.loads(json.dumps(promoted_home.manifests["quantized_model"]))
+    manifest["report"]["int8"].update(agreement=0.5, passed=False)
+    manifest.update(failed_variants=["int8"], all_passed=False, passed=True, recommended="bf16")
+    result = quantization_parity(manifest)
+    assert (result.passed, result.severity) == (False, dg.AssetCheckSeverity.WARN)
+    assert "serving bf16" in result.description
+
+    manifest["report"]["bf16"]["passed"] = False
+    manifest.update(failed_variants=["int8", "bf16"], passed=False, recommended="fp32")
+    result = quantization_parity(manifest)
+    assert (result.passed, result.severity) == (False, dg.AssetCheckSeverity.ERROR)
