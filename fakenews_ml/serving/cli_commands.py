@@ -7,6 +7,7 @@ so that ``fakenews --help`` stays fast.
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 from fakenews_ml.errors import FakeNewsError
@@ -80,6 +81,7 @@ def add_simulate(sub) -> None:
     target.add_argument("--api", help="API base URL (default: http://127.0.0.1:8000)")
     target.add_argument("--model", type=Path, help="classify in-process with this bundle instead, logging like the API")
     p.add_argument("--log-url", help="with --model: the prediction log URL (default: the configured one)")
+    p.add_argument("--day", type=date.fromisoformat, help="with --model: log the traffic as arriving on this UTC day (YYYY-MM-DD), to replay history")
     p.add_argument("--feedback", action="store_true", help="send each headline's known label back as feedback")
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.add_argument("--concurrency", type=int, default=1, help="parallel clients")
@@ -97,14 +99,14 @@ def cmd_simulate(args) -> int:
         simulate,
     )
 
-    if args.log_url and not args.model:
-        raise FakeNewsError("--log-url only applies with --model (the API writes its own log)")
+    if (args.log_url or args.day) and not args.model:
+        raise FakeNewsError("--log-url and --day only apply with --model (the API writes its own log, stamped now)")
     if args.concurrency < 1:
         raise FakeNewsError("--concurrency must be at least 1")
     headlines = load_headlines(args.input, truncate=args.truncate or None)
     if args.feedback and "label" not in headlines.columns:
         raise FakeNewsError(f"--feedback needs labels, and {args.input} has no 'label' column")
-    target = DirectTarget(args.model, args.log_url) if args.model else HttpTarget(args.api or "http://127.0.0.1:8000")
+    target = DirectTarget(args.model, args.log_url, args.day) if args.model else HttpTarget(args.api or "http://127.0.0.1:8000")
     try:
         target.check()
         summary = simulate(headlines, args.n, target, rate=args.rate, concurrency=args.concurrency, feedback=args.feedback,

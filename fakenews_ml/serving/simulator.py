@@ -4,12 +4,15 @@ known labels back as feedback. Used to demo the drift/retrain loop and to benchm
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as datetime_time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -120,7 +123,9 @@ class HttpTarget:
 class DirectTarget:
     """The predictor in this process, logging like the API does (synchronously: no server to flush)."""
 
-    def __init__(self, model: Path | str, log_url: str | None = None):
+    def __init__(self, model: Path | str, log_url: str | None = None, day: date | None = None):
+        """``day`` replays the traffic as if it arrived on that (UTC) day, a second apart from noon on,
+        so several days of history can be built for the daily drift partitions."""
         from fakenews_ml.bundle import read_meta
         from fakenews_ml.monitoring.prediction_log import PredictionLog
         from fakenews_ml.predict import Predictor
@@ -129,6 +134,8 @@ class DirectTarget:
         self.version = read_meta(model)["version"]
         self.log = PredictionLog(log_url)
         self.feedback_batch = FEEDBACK_BATCH
+        self._clock = itertools.count()
+        self._noon = datetime.combine(day, datetime_time(12), tzinfo=timezone.utc) if day else None
 
     def check(self) -> None:
         """Nothing to reach: the model is already loaded."""
@@ -140,8 +147,11 @@ class DirectTarget:
         except FakeNewsError as exc:
             return Outcome(False, type(exc).__name__, time.perf_counter() - started, error=str(exc))
         request_id, label = str(uuid.uuid4()), int(row.label)
-        self.log.log_predictions([{"request_id": request_id, "title": title.strip(), "prob_fake": float(row.prob_fake),
-                                   "label": label, "model_version": self.version, "origin": origin}])
+        record = {"request_id": request_id, "title": title.strip(), "prob_fake": float(row.prob_fake),
+                  "label": label, "model_version": self.version, "origin": origin}
+        if self._noon is not None:
+            record["created_at"] = self._noon + timedelta(seconds=next(self._clock))
+        self.log.log_predictions([record])
         return Outcome(True, "200", time.perf_counter() - started, request_id, label, self.version)
 
     def feedback(self, rows: list[dict]) -> int:
