@@ -205,13 +205,54 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _add_dashboard(sub) -> None:
+    p = sub.add_parser("dashboard", help="start the Streamlit dashboard (predict, monitoring, models, pipeline)",
+                       description="Runs `streamlit run dashboards/app.py` headless. The dashboard reads FAKENEWS_HOME and the "
+                                   "prediction log like the API, and the Dagster webserver at $DAGSTER_WEBSERVER_URL "
+                                   "(default http://127.0.0.1:3000).")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8501, help="TCP port (default: 8501)")
+    p.set_defaults(run=_cmd_dashboard)
+
+
+def dashboard_app_path() -> Path:
+    """``dashboards/app.py``, found without importing the dashboards package (fakenews_ml never imports it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("dashboards")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for location in locations:
+        app = Path(location) / "app.py"
+        if app.is_file():
+            return app
+    raise FakeNewsError("the dashboards package is not installed: run `pip install -e .` in the project folder")
+
+
+def dashboard_command(host: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "streamlit", "run", str(dashboard_app_path()),
+            "--server.address", host, "--server.port", str(port), "--server.headless", "true",
+            "--browser.gatherUsageStats", "false"]
+
+
+def _cmd_dashboard(args) -> int:
+    import os
+
+    if not 0 < args.port < 65536:
+        raise FakeNewsError(f"--port {args.port} is not a TCP port (1-65535)")
+    command = dashboard_command(args.host, args.port)
+    print(f"dashboard on http://{args.host}:{args.port} (Ctrl-C stops it)", file=sys.stderr, flush=True)
+    # Streamlit takes over this process: Ctrl-C, SIGTERM and the PID reach the server itself.
+    os.execv(command[0], command)
+    return 0  # not reached
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fakenews", description="Train, ship and watch a fake-news headline classifier.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from fakenews_ml.serving.cli_commands import add_feedback, add_serve, add_simulate
 
-    for add in (_add_train, _add_evaluate, _add_quantize, _add_predict, add_serve, add_feedback, add_simulate):
+    for add in (_add_train, _add_evaluate, _add_quantize, _add_predict, add_serve, add_feedback, add_simulate, _add_dashboard):
         add(sub)
     return parser
 

@@ -19,7 +19,9 @@ HISTORY_COLUMNS = [
 
 
 def drift_reports_root() -> Path:
-    return home_path("drift_reports", "")
+    root = home_path("drift_reports", "")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
 
 
 def report_dir(partition: str) -> Path:

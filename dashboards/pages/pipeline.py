@@ -1,0 +1,142 @@
+"""Pipeline: what Dagster is doing, read from its webserver's GraphQL API, and a button to retrain.
+
+When no webserver answers, the page says so and stops; the other pages never depend on Dagster.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboards import components
+from dashboards.dagster_client import RETRAIN_JOB_ENV, URL_ENV, DagsterClient, Overview
+
+# plain symbols that every font has (the page is also screenshotted by a browser without emoji fonts)
+STATUS_ICONS = {
+    "SUCCESS": "✓", "SUCCEEDED": "✓", "FAILURE": "✗", "FAILED": "✗", "EXECUTION_FAILED": "✗", "STARTED": "▶",
+    "STARTING": "▶", "QUEUED": "…", "NOT_STARTED": "…", "CANCELING": "■", "CANCELED": "■", "IN_PROGRESS": "▶",
+    "SKIPPED": "–", "NOT_RUN": "·", "RUNNING": "●", "STOPPED": "○",
+}
+
+
+def badge(status: str) -> str:
+    return f"{STATUS_ICONS.get(status, '•')} {status.lower().replace('_', ' ')}"
+
+
+@st.cache_data(ttl=5, show_spinner="Asking Dagster…")
+def overview(url: str) -> Overview:
+    return DagsterClient(url).overview()
+
+
+def runs_table(runs) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"status": badge(r.status), "job": r.job, "run": r.run_id[:8], "created": components.ago(r.created),
+          "started": components.fmt_time(r.started), "ended": components.fmt_time(r.ended)} for r in runs],
+        columns=["status", "job", "run", "created", "started", "ended"],
+    )
+
+
+def launch_section(client: DagsterClient, info: Overview) -> None:
+    target = client.find_job(info)
+    st.subheader("Retrain")
+    if target is None:
+        st.warning(f"No retrain job found in the workspace (set {RETRAIN_JOB_ENV}); jobs: "
+                   f"{components.md_escape(', '.join(sorted({j for _, _, j in info.jobs})) or 'none')}.")
+        return
+    location, repository, job = target
+    st.caption(f"Launches the {components.md_code(job)} job of code location {components.md_code(location)}: re-read the "
+               "sources (with the feedback labels), retrain, and promote only through the gate.")
+    if st.button(f"Launch {job}", type="primary", key="launch_retrain", icon=":material/rocket_launch:"):
+        result = client.launch_job(location, repository, job)
+        st.session_state["launch_result"] = result
+        overview.clear()
+    result = st.session_state.get("launch_result")
+    if result is not None:
+        if result.ok:
+            st.success(f"Launched **{components.md_escape(result.job)}**: run {components.md_code(result.run_id)}.",
+                       icon=":material/rocket_launch:")
+            st.link_button("Open the run in the Dagster UI", result.run_url)
+        else:
+            components.show_error(result.message)
+
+
+def main() -> None:
+    st.title("Pipeline")
+    client = DagsterClient()
+    top = st.columns([4, 1])
+    if top[1].button("Refresh", key="refresh_dagster", icon=":material/refresh:"):
+        overview.clear()
+    info = overview(client.url)
+    top[0].caption(f"Dagster webserver: {components.md_escape(info.url)} (set {URL_ENV} to change)")
+    if not info.reachable:
+        st.warning(
+            f"**Dagster is not reachable.** {components.md_escape(info.error)}. Start it with `dagster dev` "
+            f"(or point {URL_ENV} at a running webserver). Predict, Monitoring and Models keep working without it.",
+            icon=":material/power_off:",
+        )
+        return
+    if info.error:
+        components.show_error(info.error)
+        return
+    for warning in info.warnings:
+        st.caption(f":material/warning: {components.md_escape(warning)}")
+
+    running = sum(r.status in ("STARTED", "STARTING", "CANCELING") for r in info.active_runs)
+    queued = len(info.active_runs) - running
+    failed_checks = sum(c.status in ("FAILED", "EXECUTION_FAILED") for c in info.checks)
+    a, b, c, d = st.columns(4)
+    a.metric("Dagster", info.version or "?", help=", ".join(f"{loc} / {repo}" for loc, repo in info.locations))
+    b.metric("Running / queued runs", f"{running} / {queued}")
+    c.metric("Failed checks", failed_checks)
+    d.metric("Sensors running", sum(i.kind == "sensor" and i.status == "RUNNING" for i in info.instigators))
+
+    launch_section(client, info)
+
+    st.subheader("Runs")
+    if info.active_runs:
+        st.markdown("**Running and queued**")
+        st.dataframe(runs_table(info.active_runs), hide_index=True, width="stretch")
+    else:
+        st.caption("Nothing running or queued.")
+    if info.recent_runs:
+        st.markdown("**Latest runs**")
+        st.dataframe(runs_table(info.recent_runs), hide_index=True, width="stretch")
+
+    st.subheader("Assets and checks")
+    assets = pd.DataFrame(
+        [{"asset": a.key, "group": a.group, "last materialized": components.ago(a.last_materialized),
+          "partition": a.last_partition or ("—" if not a.partitioned else ""), "run": (a.last_run_id or "")[:8]}
+         for a in sorted(info.assets, key=lambda a: (a.group, a.key))],
+        columns=["asset", "group", "last materialized", "partition", "run"],
+    )
+    checks = pd.DataFrame(
+        [{"check": f"{c.asset} · {c.name}", "status": badge(c.status), "blocking": c.blocking, "when": components.ago(c.at) if c.at else "—",
+          "partition": c.partition or "", "details": c.description or ""} for c in info.checks],
+        columns=["check", "status", "blocking", "when", "partition", "details"],
+    )
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Latest materializations**")
+        st.dataframe(assets, hide_index=True, width="stretch")
+    with right:
+        st.markdown("**Asset checks** (on the latest materialization)")
+        st.dataframe(checks, hide_index=True, width="stretch")
+
+    st.subheader("Sensors and schedules")
+    if not info.instigators:
+        st.caption("No sensors or schedules in the workspace.")
+    rows = []
+    for inst in info.instigators:
+        last = inst.ticks[0] if inst.ticks else None
+        rows.append({
+            "name": inst.name, "kind": inst.kind, "status": badge(inst.status), "how": inst.detail,
+            "last tick": components.ago(last.at) if last else "no ticks yet",
+            "result": badge(last.status) if last else "",
+            "runs requested (last ticks)": sum(len(t.run_ids) for t in inst.ticks),
+            "note": (last.error or last.skip_reason or "") if last else "",
+        })
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+components.guard(main)
