@@ -1,6 +1,7 @@
 """Model bundles: one self-contained directory per model (or per quantized variant).
 
     model.safetensors   weights (tensors only: loading never unpickles)
+    lexical.safetensors the TF-IDF + logistic regression half (when the bundle blends one in)
     encoder/config.json the encoder architecture
     tokenizer/          the fast tokenizer
     bundle.json         version, variant, decision threshold, model/train config
@@ -32,9 +33,11 @@ from fakenews_ml.data.sources import sha256_file
 from fakenews_ml.errors import BundleError
 from fakenews_ml.model import weights as weight_codec
 from fakenews_ml.model.classifier import HeadlineClassifier
+from fakenews_ml.model.lexical import LexicalModel
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
+LEXICAL_FILE = "lexical.safetensors"
 REQUIRED = (WEIGHTS_FILE, "bundle.json", "encoder/config.json", "tokenizer")
 
 
@@ -46,6 +49,7 @@ class LoadedBundle:
     meta: dict
     metrics: dict = field(default_factory=dict)
     lineage: dict = field(default_factory=dict)
+    lexical: LexicalModel | None = None  # the TF-IDF half, blended with the transformer's output
 
     @property
     def version(self) -> str:
@@ -96,8 +100,11 @@ def save_bundle(
     plots: dict[str, Path] | None = None,
     extra: dict[str, dict] | None = None,
     tables: dict[str, pd.DataFrame] | None = None,
+    lexical: LexicalModel | None = None,
+    blend_weights: dict | None = None,
 ) -> Path:
-    """Write a complete bundle to ``out_dir`` atomically; returns its path."""
+    """Write a complete bundle to ``out_dir`` atomically; returns its path. ``lexical`` and
+    ``blend_weights`` add the TF-IDF half of the classifier (``lexical.safetensors``)."""
     out_dir = Path(out_dir).expanduser().resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.partial-"))
@@ -106,6 +113,8 @@ def save_bundle(
         tensors = weight_codec.pack(model, variant)
         save_file(tensors, str(staging / WEIGHTS_FILE))
         digest = sha256_file(staging / WEIGHTS_FILE)
+        if lexical is not None:
+            save_file(lexical.tensors(), str(staging / LEXICAL_FILE))
         encoder_config.save_pretrained(str(staging / "encoder"))
         tokenizer.save_pretrained(str(staging / "tokenizer"))
         created = datetime.now(timezone.utc)
@@ -120,6 +129,8 @@ def save_bundle(
             "size_bytes": (staging / WEIGHTS_FILE).stat().st_size,
             "model_config": model_config.model_dump(),
             "train_config": train_config or {},
+            "blend": blend_weights if lexical is not None else None,
+            "lexical_sha256": sha256_file(staging / LEXICAL_FILE) if lexical is not None else None,
         }
         _write_json(staging / "bundle.json", meta)
         _write_json(staging / "metrics.json", metrics)
@@ -176,7 +187,12 @@ def load_bundle(path: Path | str, verify: bool = True) -> LoadedBundle:
     skeleton = HeadlineClassifier.from_encoder_config(encoder_config, model_config)
     model = weight_codec.unpack(skeleton, load_file(str(path / WEIGHTS_FILE)), meta["variant"])
     tokenizer = AutoTokenizer.from_pretrained(str(path / "tokenizer"))
-    return LoadedBundle(path, model, tokenizer, meta, read_json(path, "metrics"), read_json(path, "lineage"))
+    lexical = None
+    if meta.get("blend"):
+        if verify and sha256_file(path / LEXICAL_FILE) != meta.get("lexical_sha256"):
+            raise BundleError(f"{path}: {LEXICAL_FILE} does not match the checksum in bundle.json (corrupt or tampered)")
+        lexical = LexicalModel.from_tensors(load_file(str(path / LEXICAL_FILE)))
+    return LoadedBundle(path, model, tokenizer, meta, read_json(path, "metrics"), read_json(path, "lineage"), lexical)
 
 
 def bundle_size(path: Path | str) -> int:

@@ -138,14 +138,13 @@ def _add_quantize(sub) -> None:
 
 
 def _cmd_quantize(args) -> int:
-    from fakenews_ml.bundle import load_bundle, read_meta
+    from fakenews_ml.bundle import read_meta
     from fakenews_ml.config import QuantizeConfig
     from fakenews_ml.data.readers import read_news_file, read_sources
-    from fakenews_ml.data.tokenize import tokenize_frame
     from fakenews_ml.quantize import quantize_bundle
     from fakenews_ml.train import HELDOUT_TABLE
 
-    meta = read_meta(args.model)
+    read_meta(args.model)  # a clear error for a missing or incomplete bundle, before anything else
     heldout = args.model / f"{HELDOUT_TABLE}.csv"
     if args.input:
         frame, _ = read_sources([args.input], progress=False)
@@ -153,10 +152,8 @@ def _cmd_quantize(args) -> int:
         frame = read_news_file(heldout)
     else:
         raise FakeNewsError(f"{args.model} has no {heldout.name}; pass --input with a labelled CSV")
-    tokenizer = load_bundle(args.model).tokenizer
-    split = tokenize_frame(frame, tokenizer, meta["model_config"]["max_length"])
     config = QuantizeConfig(variants=[v.strip() for v in args.variants.split(",") if v.strip()])
-    _print_json(quantize_bundle(args.model, split, config))
+    _print_json(quantize_bundle(args.model, frame, config))
     return 0
 
 

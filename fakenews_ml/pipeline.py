@@ -51,4 +51,5 @@ def train_from_sources(config: PipelineConfig, out_dir: Path | str, logger=None)
     return train_model(
         tokenized, tokenizer, config.model, config.train, out_dir,
         lineage=prepared.lineage, logger=logger, heldout=prepared.splits.frames["test"],
+        titles={name: frame["title"].astype(str).tolist() for name, frame in prepared.splits.frames.items()},
     )

@@ -21,6 +21,7 @@ from fakenews_ml.config import PredictConfig
 from fakenews_ml.data.tokenize import TokenizedSplit, tokenize_titles
 from fakenews_ml.errors import BundleError, InputError
 from fakenews_ml.inference import embed_rows, predict_probs
+from fakenews_ml.model.lexical import blend
 
 VARIANT_DIR = "variants"
 
@@ -82,23 +83,27 @@ class Predictor:
     def version(self) -> str:
         return self.bundle.version
 
-    def _tokenized(self, titles: Sequence[str]) -> TokenizedSplit:
+    def _tokenized(self, titles: Sequence[str]) -> tuple[list[str], TokenizedSplit]:
         checked = check_titles(titles, self.config)
         flat, offsets = tokenize_titles(checked, self.bundle.tokenizer, self.max_length)
-        return TokenizedSplit(flat, offsets, np.full(len(checked), -1, np.int8), np.arange(len(checked)).astype(str))
+        return checked, TokenizedSplit(flat, offsets, np.full(len(checked), -1, np.int8), np.arange(len(checked)).astype(str))
 
     def embed(self, titles: Sequence[str]) -> np.ndarray:
         """The model's own sentence embeddings of ``titles`` (for embedding drift)."""
-        split = self._tokenized(titles)
+        _, split = self._tokenized(titles)
         with self._lock:
             return embed_rows(self.bundle.model, split, self.bundle.tokenizer.pad_token_id, self.config.batch_size, self.autocast)
 
     def predict_proba(self, titles: Sequence[str], progress=None) -> np.ndarray:
-        split = self._tokenized(titles)
+        """P(fake): the transformer's, blended with the lexical model's when the bundle has one."""
+        checked, split = self._tokenized(titles)
         with self._lock:
-            return predict_probs(
+            probs = predict_probs(
                 self.bundle.model, split, self.bundle.tokenizer.pad_token_id, self.config.batch_size, self.autocast, progress
             )
+        if self.bundle.lexical is None:
+            return probs
+        return blend(probs, self.bundle.lexical.decision(checked), self.bundle.meta["blend"])
 
     def predict(self, titles: Sequence[str], progress=None) -> pd.DataFrame:
         """One row per headline, in input order: ``prob_fake`` (0..1) and ``label`` (1 = fake)."""

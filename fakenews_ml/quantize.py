@@ -5,49 +5,52 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 
-from fakenews_ml.bundle import bundle_size, load_bundle, save_bundle
+from fakenews_ml.assessment import predict_all
+from fakenews_ml.bundle import LoadedBundle, bundle_size, load_bundle, save_bundle
 from fakenews_ml.config import QuantizeConfig
-from fakenews_ml.data.tokenize import TokenizedSplit
 from fakenews_ml.evaluation import parity_report
-from fakenews_ml.inference import predict_probs
 from fakenews_ml.model.weights import quantize_int8
-from fakenews_ml.predict import VARIANT_DIR
+from fakenews_ml.predict import VARIANT_DIR, Predictor
 
 REPORT_FILE = "quantization.json"
 
 
-def _variant_model(model: torch.nn.Module, variant: str) -> tuple[torch.nn.Module, torch.dtype | None]:
+def _variant_model(model: torch.nn.Module, variant: str) -> torch.nn.Module:
     if variant == "int8":
-        return quantize_int8(model), None
+        return quantize_int8(model)
     if variant == "bf16":
-        return model.to(torch.bfloat16), torch.bfloat16
+        return model.to(torch.bfloat16)
     raise ValueError(f"unknown quantization variant {variant!r}")
 
 
-def _timed_probs(model, split, pad_id, autocast) -> tuple:
-    predict_probs(model, split, pad_id, autocast_dtype=autocast)  # warm-up: first-call kernel selection
+def _timed_probs(bundle: LoadedBundle, titles: list[str]) -> tuple[np.ndarray, float]:
+    """The served probabilities (blend included) and rows/s, through the same Predictor the API uses."""
+    predictor = Predictor(bundle)
+    predictor.predict_proba(titles[:64])  # warm-up: first-call kernel selection
     started = time.perf_counter()
-    probs = predict_probs(model, split, pad_id, autocast_dtype=autocast)
-    return probs, len(split) / (time.perf_counter() - started)
+    probs = predict_all(predictor, titles)["prob_fake"].to_numpy()
+    return probs, len(titles) / (time.perf_counter() - started)
 
 
-def quantize_bundle(bundle_path: Path | str, eval_split: TokenizedSplit, config: QuantizeConfig | None = None) -> dict:
-    """Build every configured variant, measure it against fp32 on ``eval_split`` (labelled rows), save it,
-    and write ``quantization.json`` into the fp32 bundle. Returns that report."""
+def quantize_bundle(bundle_path: Path | str, eval_frame: pd.DataFrame, config: QuantizeConfig | None = None) -> dict:
+    """Build every configured variant, measure it against fp32 on ``eval_frame`` (labelled ``title``,
+    ``label`` rows), save it, and write ``quantization.json`` into the fp32 bundle. Returns that report."""
     config = config or QuantizeConfig()
     bundle_path = Path(bundle_path)
     base = load_bundle(bundle_path)
-    pad_id = base.tokenizer.pad_token_id
-    labels = eval_split.labels
-    ref_probs, ref_speed = _timed_probs(base.model, eval_split, pad_id, None)
-    report = {"eval_rows": len(eval_split), "fp32": {"size_bytes": bundle_size(bundle_path), "rows_per_second": round(ref_speed, 1)}}
+    titles, labels = eval_frame["title"].astype(str).tolist(), eval_frame["label"].astype(int).to_numpy()
+    ref_probs, ref_speed = _timed_probs(base, titles)
+    report = {"eval_rows": len(titles), "fp32": {"size_bytes": bundle_size(bundle_path), "rows_per_second": round(ref_speed, 1)}}
     for variant in config.variants:
-        model, autocast = _variant_model(load_bundle(bundle_path, verify=False).model, variant)
-        probs, speed = _timed_probs(model, eval_split, pad_id, autocast)
+        model = _variant_model(load_bundle(bundle_path, verify=False).model, variant)
+        probs, speed = _timed_probs(replace(base, model=model, meta={**base.meta, "variant": variant}), titles)
         parity = parity_report(labels, ref_probs, probs, base.threshold)
         parity["passed"] = bool(-parity["accuracy_delta"] <= config.max_accuracy_drop and parity["agreement"] >= config.min_agreement)
         path = save_bundle(
@@ -61,6 +64,8 @@ def quantize_bundle(bundle_path: Path | str, eval_split: TokenizedSplit, config:
             lineage={**base.lineage, "parent_bundle": {"path": str(bundle_path), "version": base.version}},
             variant=variant,
             train_config=base.meta.get("train_config"),
+            lexical=base.lexical,
+            blend_weights=base.meta.get("blend"),
         )
         report[variant] = {
             **parity,

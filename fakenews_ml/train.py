@@ -26,6 +26,7 @@ from fakenews_ml.inference import predict_probs
 from fakenews_ml.model.classifier import HeadlineClassifier
 from fakenews_ml.model.datamodule import NewsDataModule
 from fakenews_ml.model.encoder import encoder_label, resolve_encoder
+from fakenews_ml.model.lexical import LexicalModel, blend, fit_blend
 from fakenews_ml.model.lightning_module import ClassifierModule, balanced_class_weights
 from fakenews_ml.settings import home_path
 
@@ -82,9 +83,11 @@ def train_model(
     logger=None,
     work_dir: Path | None = None,
     heldout: pd.DataFrame | None = None,
+    titles: dict[str, list[str]] | None = None,
 ) -> TrainResult:
     """Fit on ``train``, early-stop and checkpoint on ``val``, evaluate on ``test``, write the bundle
-    (with ``heldout``, the frozen test rows, as ``heldout_test.csv`` when given)."""
+    (with ``heldout``, the frozen test rows, as ``heldout_test.csv`` when given). With ``titles`` (each
+    split's headlines, in the tokenized rows' order) the lexical model is fitted on train and blended in."""
     started = time.perf_counter()
     L.seed_everything(train_config.seed, workers=True, verbose=False)
     if train_config.num_threads:
@@ -121,14 +124,16 @@ def train_model(
         module.load_state_dict(state)
     model = module.model.cpu().float().eval()
 
-    val_probs = predict_probs(model, tokenized["val"], tokenizer.pad_token_id)
-    threshold = tune_threshold(tokenized["val"].labels, val_probs)
-    val_metrics = compute_metrics(tokenized["val"].labels, val_probs, threshold)
+    probs = {name: predict_probs(model, split, tokenizer.pad_token_id) for name, split in tokenized.items() if name != "train"}
+    lexical, blend_weights, components = None, None, {}
+    if train_config.lexical_blend and titles is not None:
+        lexical, blend_weights, probs, components = _blend_in_lexical(tokenized, titles, probs)
+    threshold = tune_threshold(tokenized["val"].labels, probs["val"])
+    val_metrics = compute_metrics(tokenized["val"].labels, probs["val"], threshold)
     test_metrics, plots = {}, {}
     if "test" in tokenized:
-        test_probs = predict_probs(model, tokenized["test"], tokenizer.pad_token_id)
-        test_metrics = compute_metrics(tokenized["test"].labels, test_probs, threshold)
-        plots = save_plots(tokenized["test"].labels, test_probs, threshold, work_dir / "plots")
+        test_metrics = compute_metrics(tokenized["test"].labels, probs["test"], threshold)
+        plots = save_plots(tokenized["test"].labels, probs["test"], threshold, work_dir / "plots")
 
     steps = int(trainer.global_step)
     seen = steps * train_config.batch_size
@@ -140,10 +145,12 @@ def train_model(
         model.encoder.config,
         model_config,
         threshold=threshold,
-        metrics={"val": val_metrics, "test": test_metrics, "best_epoch_score": _best_score(checkpoint)},
+        metrics={"val": val_metrics, "test": test_metrics, "best_epoch_score": _best_score(checkpoint), "components": components},
         lineage={"encoder": encoder_label(model_config.encoder), **(lineage or {})},
         train_config=train_config.model_dump(),
         plots=plots,
+        lexical=lexical,
+        blend_weights=blend_weights,
         tables={HELDOUT_TABLE: heldout[["id", "title", "label"]]} if heldout is not None else None,
         extra={"training": {"history": history.rows, "precision": precision, "device": device, "steps": steps,
                             "fit_seconds": round(fit_seconds, 1), "samples_per_second": round(seen / fit_seconds, 1)}},
@@ -162,6 +169,29 @@ def train_model(
         samples_per_second=seen / fit_seconds if fit_seconds else 0.0,
         plots={name: bundle_path / "plots" / Path(p).name for name, p in plots.items()},
     )
+
+
+def _blend_in_lexical(tokenized: dict[str, TokenizedSplit], titles: dict[str, list[str]], probs: dict[str, np.ndarray]):
+    """Fit the TF-IDF model on train, the blend on val; returns it with the blended probabilities and
+    each half's ROC-AUC (so the metrics show what the blend adds)."""
+    from sklearn.metrics import roc_auc_score
+
+    for name, split in tokenized.items():
+        if len(titles[name]) != len(split):
+            raise ValueError(f"{name}: {len(titles[name])} titles for {len(split)} tokenized rows")
+    lexical = LexicalModel.fit(titles["train"], tokenized["train"].labels)
+    lexical_logits = {name: lexical.decision(titles[name]) for name in probs}
+    weights = fit_blend(probs["val"], lexical_logits["val"], tokenized["val"].labels)
+    blended = {name: blend(probs[name], lexical_logits[name], weights) for name in probs}
+    components = {
+        name: {
+            "transformer_roc_auc": float(roc_auc_score(tokenized[name].labels, probs[name])),
+            "lexical_roc_auc": float(roc_auc_score(tokenized[name].labels, lexical_logits[name])),
+        }
+        for name in probs
+        if len(np.unique(tokenized[name].labels)) == 2
+    }
+    return lexical, weights, blended, components
 
 
 def _best_score(checkpoint: ModelCheckpoint) -> float | None:

@@ -204,6 +204,7 @@ def tiny_training(tmp_path_factory, tiny_frames, tiny_model_config, tiny_tokeniz
         tokenized, tiny_tokenizer, tiny_model_config, TrainConfig(**TINY_TRAIN), root / "bundle",
         lineage={"sources": [{"uri": "synthetic://tiny", "sha256": "0" * 64}]},
         work_dir=root / "work", heldout=tiny_frames["test"],
+        titles={name: frame["title"].tolist() for name, frame in tiny_frames.items()},  # the default blend
     )
 
 

@@ -27,7 +27,7 @@ def quantized(tiny_bundle, tiny_frames, tmp_path_factory):
     path = shutil.copytree(tiny_bundle, tmp_path_factory.mktemp("quantized") / "bundle")
     base = load_bundle(path)
     split = tokenize_frame(tiny_frames["test"], base.tokenizer, base.model_config.max_length)
-    return path, quantize_bundle(path, split), split
+    return path, quantize_bundle(path, tiny_frames["test"]), split
 
 
 def test_variants_are_written_as_loadable_bundles(quantized, tiny_frames):
@@ -129,7 +129,7 @@ def test_a_variant_failing_its_bounds_is_not_recommended(tiny_bundle_copy, tiny_
     split = tokenize_frame(tiny_frames["val"], base.tokenizer, base.model_config.max_length)
     _degrade(1, monkeypatch)  # int8 (first in the list) "disagrees"; bf16 is honest
     config = QuantizeConfig(variants=["int8", "bf16"], max_accuracy_drop=1.0, min_agreement=0.9)
-    report = quantize_bundle(tiny_bundle_copy, split, config)
+    report = quantize_bundle(tiny_bundle_copy, tiny_frames["val"], config)
     assert report["int8"]["passed"] is False
     assert report["bf16"]["passed"] is True
     assert report["recommended"] == "bf16"
@@ -140,7 +140,7 @@ def test_when_every_variant_fails_fp32_is_served(tiny_bundle_copy, tiny_frames, 
     base = load_bundle(tiny_bundle_copy)
     split = tokenize_frame(tiny_frames["val"], base.tokenizer, base.model_config.max_length)
     _degrade(99, monkeypatch)
-    report = quantize_bundle(tiny_bundle_copy, split, QuantizeConfig(variants=["int8"]))
+    report = quantize_bundle(tiny_bundle_copy, tiny_frames["val"], QuantizeConfig(variants=["int8"]))
     assert report["int8"]["passed"] is False
     assert report["recommended"] == "fp32"
     assert "bf16" not in report and not (tiny_bundle_copy / "variants" / "bf16").exists()
@@ -156,9 +156,9 @@ def test_accuracy_drop_bound_is_applied(tiny_bundle_copy, tiny_frames, monkeypat
     real = quantize_module.parity_report
     monkeypatch.setattr(quantize_module, "parity_report",
                         lambda *a, **k: {**real(*a, **k), "accuracy_delta": -0.02, "agreement": 1.0})
-    report = quantize_bundle(tiny_bundle_copy, split, QuantizeConfig(variants=["bf16"], max_accuracy_drop=0.01))
+    report = quantize_bundle(tiny_bundle_copy, tiny_frames["val"], QuantizeConfig(variants=["bf16"], max_accuracy_drop=0.01))
     assert report["bf16"]["passed"] is False and report["recommended"] == "fp32"
-    report = quantize_bundle(tiny_bundle_copy, split, QuantizeConfig(variants=["bf16"], max_accuracy_drop=0.02))
+    report = quantize_bundle(tiny_bundle_copy, tiny_frames["val"], QuantizeConfig(variants=["bf16"], max_accuracy_drop=0.02))
     assert report["bf16"]["passed"] is True and report["recommended"] == "bf16"
 
 

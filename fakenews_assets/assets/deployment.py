@@ -22,11 +22,11 @@ OWNERS = ["team:ml-platform"]
     description="CPU serving variants of the trained bundle (dynamic int8, bf16), each a bundle of its own, with "
     "a parity report against fp32 on the frozen test split. Skipped when the bundle already has them.",
 )
-def quantized_model(config: QuantizationConfig, trained_model: dict, tokenized_news: dict, model_store: ModelStore) -> dg.Output[dict]:
-    from fakenews_ml.data.tokenize import TokenizedSplit
+def quantized_model(config: QuantizationConfig, trained_model: dict, news_splits: dict, model_store: ModelStore) -> dg.Output[dict]:
+    from fakenews_ml.stages.data import load_split
     from fakenews_ml.stages.deployment import quantize_or_reuse
 
-    manifest = quantize_or_reuse(trained_model, TokenizedSplit.load(tokenized_news["splits"]["test"]["path"]), core(config, QuantizeConfig))
+    manifest = quantize_or_reuse(trained_model, load_split(news_splits, "test"), core(config, QuantizeConfig))
     report = manifest["report"]
     rows = {v: {k: report[v][k] for k in ("accuracy_delta", "agreement", "size_ratio", "speedup_vs_fp32", "passed")} for v in manifest["variants"]}
     return dg.Output(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from fakenews_ml.artifacts import (
     artifact_dir,
     content_key,
@@ -16,7 +18,6 @@ from fakenews_ml.artifacts import (
 from fakenews_ml.assessment import evaluate_predictor
 from fakenews_ml.bundle import read_meta
 from fakenews_ml.config import GateConfig, QuantizeConfig
-from fakenews_ml.data.tokenize import TokenizedSplit
 from fakenews_ml.errors import BundleError, PromotionRefused
 from fakenews_ml.predict import VARIANT_DIR, Predictor, variant_path
 from fakenews_ml.quantize import REPORT_FILE, quantize_bundle
@@ -62,14 +63,14 @@ def _existing_report(bundle_path: Path, config: QuantizeConfig, eval_rows: int) 
     return report if same else None
 
 
-def quantize_or_reuse(trained: dict, eval_split: TokenizedSplit, config: QuantizeConfig) -> dict:
+def quantize_or_reuse(trained: dict, eval_frame: pd.DataFrame, config: QuantizeConfig) -> dict:
     """Build every configured variant with its parity report, unless this bundle already has them for the
     same bounds (the bundle is content-addressed, so its evaluation split is the same too)."""
     bundle_path = Path(trained["bundle_path"])
-    report = _existing_report(bundle_path, config, len(eval_split))
+    report = _existing_report(bundle_path, config, len(eval_frame))
     if report is not None:
         return _quantized_manifest(bundle_path, report, config, reused=True)
-    report = quantize_bundle(bundle_path, eval_split, config)
+    report = quantize_bundle(bundle_path, eval_frame, config)
     return _quantized_manifest(bundle_path, report, config, reused=False)
 
 

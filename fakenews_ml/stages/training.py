@@ -115,6 +115,7 @@ def train_or_reuse(
         logger=make_logger(key) if make_logger else None,
         work_dir=home_path("runs", key),
         heldout=load_split(splits, "test"),
+        titles={name: load_split(splits, name)["title"].astype(str).tolist() for name in tokenized["splits"]},
     )
     return {**bundle_manifest(result.bundle_path), "reused": False, "seconds": round(result.seconds, 1)}
 

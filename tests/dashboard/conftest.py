@@ -69,7 +69,7 @@ def _train_champion(encoder: Path, models: Path, work: Path, make_news_frame) ->
         TrainConfig(max_steps=3, epochs=1, batch_size=8, progress_bar=False, precision="32-true", accelerator="cpu"),
         models / "champion-bundle", lineage=lineage, work_dir=work, heldout=frames["test"],
     )
-    quantize_bundle(result.bundle_path, tokenized["test"], QuantizeConfig(variants=["int8"], max_accuracy_drop=1.0, min_agreement=0.0))
+    quantize_bundle(result.bundle_path, frames["test"], QuantizeConfig(variants=["int8"], max_accuracy_drop=1.0, min_agreement=0.0))
     return result.bundle_path
 
 

@@ -1,0 +1,64 @@
+"""The lexical half of the classifier and its blend with the transformer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fakenews_ml.bundle import LEXICAL_FILE, load_bundle
+from fakenews_ml.errors import BundleError
+from fakenews_ml.model.lexical import LexicalModel, blend, fit_blend, logit
+from fakenews_ml.predict import Predictor
+from fakenews_ml.quantize import quantize_bundle
+
+
+def test_lexical_model_learns_surface_style_and_round_trips_through_tensors(tiny_frames):
+    train, test = tiny_frames["train"], tiny_frames["test"]
+    model = LexicalModel.fit(train["title"].tolist(), train["label"].to_numpy())
+    scores = model.decision(test["title"].tolist())
+    fake, real = scores[test["label"].to_numpy() == 1], scores[test["label"].to_numpy() == 0]
+    assert fake.mean() > real.mean()  # the synthetic fakes carry clickbait words
+    again = LexicalModel.from_tensors(model.tensors())
+    np.testing.assert_allclose(again.decision(test["title"].tolist()), scores, rtol=1e-6)
+
+
+def test_blend_weights_follow_the_more_informative_input():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 400)
+    informative = np.where(labels == 1, 0.8, 0.2) + rng.normal(0, 0.05, 400).clip(-0.15, 0.15)
+    noise = rng.normal(0, 1, 400)
+    weights = fit_blend(informative, noise, labels)
+    assert weights["transformer"] > 5 * abs(weights["lexical"])
+    probs = blend(informative, noise, weights)
+    assert probs.dtype == np.float32 and ((probs > 0) & (probs < 1)).all()
+    np.testing.assert_allclose(logit(np.array([0.5])), [0.0])
+
+
+def test_the_default_bundle_blends_and_serves_the_blend(tiny_bundle, tiny_frames):
+    bundle = load_bundle(tiny_bundle)
+    assert bundle.lexical is not None and (tiny_bundle / LEXICAL_FILE).exists()
+    assert set(bundle.meta["blend"]) == {"transformer", "lexical", "bias"}
+    assert {"transformer_roc_auc", "lexical_roc_auc"} <= set(bundle.metrics["components"]["test"])
+    titles = tiny_frames["test"]["title"].tolist()
+    predictor = Predictor(bundle)
+    served = predictor.predict_proba(titles)
+    transformer_only = Predictor(load_bundle(tiny_bundle))
+    transformer_only.bundle.lexical = None
+    expected = blend(transformer_only.predict_proba(titles), bundle.lexical.decision(titles), bundle.meta["blend"])
+    np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_quantized_variants_keep_the_lexical_half(tiny_bundle_copy, tiny_frames):
+    quantize_bundle(tiny_bundle_copy, tiny_frames["test"])
+    for variant in ("int8", "bf16"):
+        loaded = load_bundle(tiny_bundle_copy / "variants" / variant)
+        assert loaded.lexical is not None and loaded.meta["blend"] == load_bundle(tiny_bundle_copy).meta["blend"]
+
+
+def test_a_tampered_lexical_file_is_refused(tiny_bundle_copy):
+    path = tiny_bundle_copy / LEXICAL_FILE
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="lexical"):
+        load_bundle(tiny_bundle_copy)
