@@ -62,7 +62,7 @@ class ModelConfig(_Strict):
 
 
 class TrainConfig(_Strict):
-    epochs: int = Field(4, ge=1, description="Most passes over the train split (early stopping may end sooner)")
+    epochs: int = Field(3, ge=1, description="Most passes over the train split (early stopping may end sooner)")
     batch_size: int = Field(32, ge=1, description="Headlines per training step")
     learning_rate: float = Field(8e-5, gt=0, description="AdamW peak learning rate of the encoder")
     head_learning_rate: float = Field(1e-3, gt=0, description="AdamW peak learning rate of the classification head")

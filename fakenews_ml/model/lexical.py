@@ -17,6 +17,7 @@ import torch
 WORD_FEATURES = 2**18
 CHAR_FEATURES = 2**19
 EPS = 1e-6
+MIN_DOCUMENT_FREQUENCY = 2
 
 
 def _vectorizers():
@@ -39,9 +40,13 @@ def _counts(titles: Sequence[str]):
 
 
 def _tfidf(counts, idf: np.ndarray):
+    """TF-IDF with the word block and the char block L2-normalised separately, so that the many char
+    n-grams of a headline do not drown its few words."""
+    from scipy.sparse import hstack
     from sklearn.preprocessing import normalize
 
-    return normalize(counts.multiply(idf).tocsr())
+    weighted = counts.multiply(idf).tocsr()
+    return hstack([normalize(weighted[:, :WORD_FEATURES]), normalize(weighted[:, WORD_FEATURES:])]).tocsr()
 
 
 @dataclass
@@ -51,12 +56,13 @@ class LexicalModel:
     intercept: float
 
     @classmethod
-    def fit(cls, titles: Sequence[str], labels: np.ndarray, c: float = 4.0) -> "LexicalModel":
+    def fit(cls, titles: Sequence[str], labels: np.ndarray, c: float = 2.0) -> "LexicalModel":
         from sklearn.linear_model import LogisticRegression
 
         counts = _counts(list(titles))
         document_frequency = np.bincount(counts.indices, minlength=counts.shape[1])
         idf = (np.log((1 + counts.shape[0]) / (1 + document_frequency)) + 1.0).astype(np.float32)
+        idf[document_frequency < MIN_DOCUMENT_FREQUENCY] = 0.0  # n-grams seen once only teach noise
         regression = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, solver="liblinear")
         regression.fit(_tfidf(counts, idf), np.asarray(labels, dtype=np.int64))
         return cls(idf, regression.coef_[0].astype(np.float32), float(regression.intercept_[0]))
