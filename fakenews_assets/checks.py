@@ -1,10 +1,18 @@
 """Asset checks. The blocking ones stop the graph: when one fails, nothing downstream of its asset runs in
-that run, so bad data or a worse model never reaches production."""
+that run, so bad data or a worse model never reaches production. The drift check is not blocking (nothing is
+downstream of drift_report): the drift sensor acts on its failures."""
+
+import warnings
 
 import dagster as dg
 
 from fakenews_assets.assets.data import news_splits, tokenized_news, validated_news
 from fakenews_assets.assets.deployment import quantized_model
+from fakenews_assets.assets.monitoring import (
+    DAILY_PARTITIONS,
+    drift_report,
+    feedback_labels,
+)
 from fakenews_assets.assets.training import model_evaluation, trained_model
 from fakenews_assets.metadata import check_table
 
@@ -135,4 +143,65 @@ def challenger_not_worse(model_evaluation: dict) -> dg.AssetCheckResult:
     )
 
 
-ASSET_CHECKS = [news_quality_suite, splits_do_not_leak, model_is_sane, quantization_parity, challenger_not_worse]
+@dg.asset_check(
+    asset=feedback_labels, blocking=True,
+    description="The raw-data Great Expectations suite on the feedback labels (bounds relaxed only where a small "
+    "labelled batch differs: one row is enough, one class is fine). Fails -> the labels are not merged and "
+    "nothing is trained on them; no labels at all passes (nothing to merge).",
+)
+def feedback_quality_suite(feedback_labels: dict) -> dg.AssetCheckResult:
+    from fakenews_ml.stages.monitoring import run_feedback_suite
+
+    report = run_feedback_suite(feedback_labels)
+    rows = [{"check": o.check, "passed": o.success, "observed": o.observed_value, "message": "" if o.success else o.message}
+            for o in report.results]
+    return dg.AssetCheckResult(
+        passed=report.success,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=report.summary() if report.rows else "no feedback labels yet: nothing to merge",
+        metadata={
+            "rows": dg.MetadataValue.int(report.rows),
+            "failed_checks": dg.MetadataValue.json([o.check for o in report.failed()]),
+            "results": check_table(rows, ["check", "passed", "observed", "message"]),
+        },
+    )
+
+
+# A check with its own daily partitions (so each day's verdict is recorded against its day) is a preview
+# feature in dagster 1.13; without it the check would load every partition of drift_report at once.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+
+    @dg.asset_check(
+        asset=drift_report, partitions_def=DAILY_PARTITIONS, blocking=False,
+        description="Drift thresholds (drift_report's config): fails with severity ERROR when the share of drifted "
+        "features reaches drift_share or the embedding drift exceeds its threshold, which the drift sensor answers "
+        "with a retrain. A day with too little traffic to judge is a WARN, never a retrain.",
+    )
+    def drift_within_thresholds(context: dg.AssetCheckExecutionContext, drift_report: dict) -> dg.AssetCheckResult:
+        base = {"partition": drift_report["partition"], "status": drift_report["status"], "drifted": drift_report["drifted"]}
+        if drift_report["status"] == "insufficient_data":
+            return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
+                                       description=drift_report["reason"],
+                                       metadata={**base, "rows": dg.MetadataValue.int(drift_report["rows"])})
+        embedding = drift_report["embedding_drift"]
+        return dg.AssetCheckResult(
+            passed=not drift_report["drifted"],
+            severity=dg.AssetCheckSeverity.ERROR,
+            description="; ".join(drift_report["reasons"]) if drift_report["drifted"] else
+            f"drift share {drift_report['drift_share']:.2f} < {drift_report['drift_share_threshold']:.2f} and embedding "
+            f"drift {embedding['score']:.3f} <= {embedding['threshold']:.3f}",
+            metadata={
+                **base,
+                "drift_share": dg.MetadataValue.float(drift_report["drift_share"]),
+                "drift_share_threshold": dg.MetadataValue.float(drift_report["drift_share_threshold"]),
+                "embedding_drift": dg.MetadataValue.float(embedding["score"]),
+                "embedding_threshold": dg.MetadataValue.float(embedding["threshold"]),
+                "drifted_features": dg.MetadataValue.json([n for n, f in drift_report["features"].items() if f["drifted"]]),
+                "n_current": dg.MetadataValue.int(drift_report["n_current"]),
+            },
+        )
+
+
+ASSET_CHECKS = [news_quality_suite, splits_do_not_leak, model_is_sane, quantization_parity, challenger_not_worse,
+                feedback_quality_suite, drift_within_thresholds]

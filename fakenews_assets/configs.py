@@ -18,6 +18,7 @@ from pydantic import Field
 
 from fakenews_ml.config import (
     DataConfig,
+    DriftConfig,
     GateConfig,
     ModelConfig,
     ProfileConfig,
@@ -93,6 +94,10 @@ TrainingConfig = derive_config(
 QuantizationConfig = derive_config("QuantizationConfig", "Serving variants and their parity bounds vs fp32.", (QuantizeConfig, None))
 EvaluationConfig = derive_config("EvaluationConfig", "The champion/challenger gate.", (GateConfig, None))
 ProfileSettings = derive_config("ProfileSettings", "The reference profile sample.", (ProfileConfig, None))
+DriftSettings = derive_config(
+    "DriftSettings", "How a day of traffic is compared with the reference profile, and when the drift check fails.",
+    (DriftConfig, None),
+)
 
 
 class PromotionConfig(dg.Config):

@@ -15,16 +15,24 @@ from fakenews_assets.assets.deployment import (
     quantized_model,
     reference_profile,
 )
+from fakenews_assets.assets.monitoring import (
+    daily_predictions,
+    drift_report,
+    feedback_labels,
+    prediction_log,
+)
 from fakenews_assets.assets.training import model_evaluation, trained_model
 from fakenews_assets.checks import ASSET_CHECKS
 from fakenews_assets.jobs import JOBS
 from fakenews_assets.resources import build_resources
 from fakenews_assets.schedules import SCHEDULES
+from fakenews_assets.sensors import SENSORS
 
 ASSETS = [
-    raw_news, validated_news, news_splits, tokenized_news,
+    raw_news, feedback_labels, validated_news, news_splits, tokenized_news,
     trained_model, model_evaluation,
     quantized_model, production_model, reference_profile,
+    prediction_log, daily_predictions, drift_report,
 ]
 
 
@@ -35,6 +43,7 @@ def build_definitions(environ=None) -> dg.Definitions:
         asset_checks=ASSET_CHECKS,
         jobs=JOBS,
         schedules=SCHEDULES,
+        sensors=SENSORS,
         resources=build_resources(environ),
         # One process for the whole run: torch, transformers and GX are imported once, not once per step,
         # and the 'gpu' pool still keeps training runs one at a time.

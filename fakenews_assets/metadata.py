@@ -81,3 +81,76 @@ def scalar_metrics(prefix: str, metrics: dict) -> dict:
 def check_table(rows: list[dict], columns: list[str]) -> dg.MetadataValue:
     frame = pd.DataFrame(rows, columns=columns)
     return dg.MetadataValue.md(frame.map(_cell).to_markdown(index=False) if len(frame) else "_nothing to show_")
+
+
+# ----- monitoring ---------------------------------------------------------------------------------------
+
+
+def _opt_float(value) -> dg.MetadataValue | str:
+    return dg.MetadataValue.float(float(value)) if value is not None else "none"
+
+
+def log_state_metadata(state: dict) -> dict:
+    """The prediction log's state (``stages.monitoring.observe_prediction_log``) as observation metadata."""
+    return {
+        "rows": dg.MetadataValue.int(state["predictions"]),
+        "max_id": dg.MetadataValue.int(state["max_id"]),
+        "last_prediction_at": state["last_prediction_at"] or "none yet",
+        "first_prediction_at": state["first_prediction_at"] or "none yet",
+        "feedback_rows": dg.MetadataValue.int(state["feedback"]),
+        "log_url": state["url"],
+    }
+
+
+def traffic_metadata(manifest: dict) -> dict:
+    """One day's logged traffic (``stages.monitoring.snapshot_daily_predictions``)."""
+    return {
+        "dagster/row_count": dg.MetadataValue.int(manifest["rows"]),
+        "fake_rate": _opt_float(manifest["fake_rate"]),
+        "mean_confidence": _opt_float(manifest["mean_confidence"]),
+        "mean_prob_fake": _opt_float(manifest["mean_prob_fake"]),
+        "by_model_version": dg.MetadataValue.json(manifest["by_model_version"]),
+        "by_origin": dg.MetadataValue.json(manifest["by_origin"]),
+        "first_prediction_at": manifest["first_at"] or "none",
+        "last_prediction_at": manifest["last_at"] or "none",
+        "path": dg.MetadataValue.path(manifest["path"]),
+    }
+
+
+def drift_features_table(summary: dict) -> dg.MetadataValue:
+    rows = [{"feature": name, "stattest": f["stattest"], "score": _fmt(f["score"]), "threshold": _fmt(f["threshold"]),
+             "drifted": f["drifted"]} for name, f in summary["features"].items()]
+    emb = summary["embedding_drift"]
+    rows.append({"feature": "embeddings", "stattest": "domain classifier ROC AUC", "score": _fmt(emb["score"]),
+                 "threshold": _fmt(emb["threshold"]), "drifted": emb["drifted"]})
+    return check_table(rows, ["feature", "stattest", "score", "threshold", "drifted"])
+
+
+def drift_metadata(manifest: dict) -> dict:
+    """A drift report (``stages.monitoring.report_drift``): the verdict, per-feature scores, files, plot."""
+    meta = {
+        "status": manifest["status"],
+        "drifted": manifest["drifted"],
+        "partition": manifest["partition"],
+        "reference_model_version": manifest["reference_model_version"],
+    }
+    if manifest["status"] == "insufficient_data":
+        return {**meta, "dagster/row_count": dg.MetadataValue.int(manifest["rows"]), "reason": manifest["reason"],
+                "min_current_rows": dg.MetadataValue.int(manifest["min_current_rows"])}
+    emb = manifest["embedding_drift"]
+    return {
+        **meta,
+        "dagster/row_count": dg.MetadataValue.int(manifest["n_current"]),
+        "drift_share": dg.MetadataValue.float(manifest["drift_share"]),
+        "drift_share_threshold": dg.MetadataValue.float(manifest["drift_share_threshold"]),
+        "embedding_drift": _opt_float(emb["score"]),
+        "embedding_threshold": _opt_float(emb["threshold"]),
+        "n_current": dg.MetadataValue.int(manifest["n_current"]),
+        "n_reference": dg.MetadataValue.int(manifest["n_reference"]),
+        "reasons": "; ".join(manifest["reasons"]) or "none",
+        "features": drift_features_table(manifest),
+        "plot": plots_markdown({"drift per feature": manifest["plot_path"]}),
+        "report_html": dg.MetadataValue.path(manifest["html_path"]),
+        "report_json": dg.MetadataValue.path(manifest["json_path"]),
+        "seconds": dg.MetadataValue.float(float(manifest["seconds"])),
+    }

@@ -5,6 +5,8 @@
 - W&B: dagster-wandb's ``wandb_resource`` (login + API client), offline unless ``WANDB_MODE=online`` and a
   real ``WANDB_API_KEY`` are given; the key is only ever passed as an environment-variable reference.
 - compute: accelerator and precision, resolved by ``fakenews_ml.device`` (CUDA + bf16-mixed when present).
+- log_store: the prediction log (SQLite under ``FAKENEWS_HOME`` unless ``FAKENEWS_PREDICTION_LOG_URL`` names
+  another SQLAlchemy URL), read by the monitoring assets and sensors.
 """
 
 from __future__ import annotations
@@ -66,23 +68,48 @@ class ManifestIOManager(dg.ConfigurableIOManager):
 
     base_dir: str | None = Field(None, description="Folder for manifests; empty = $FAKENEWS_HOME/dagster/manifests")
 
-    def _path(self, key: dg.AssetKey) -> Path:
+    def _path(self, key: dg.AssetKey, partition: str | None = None) -> Path:
+        """``<root>/<asset>.json``; a partitioned asset keeps one per partition: ``<root>/<asset>/<key>.json``."""
         root = Path(self.base_dir) if self.base_dir else fakenews_home() / "dagster" / "manifests"
-        return root.joinpath(*key.path).with_suffix(".json")
+        path = root.joinpath(*key.path)
+        return path / f"{partition}.json" if partition is not None else path.with_suffix(".json")
 
     def handle_output(self, context: dg.OutputContext, obj: dict) -> None:
-        path = self._path(context.asset_key)
+        path = self._path(context.asset_key, context.asset_partition_key if context.has_asset_partitions else None)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.partial")
         partial.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
         partial.replace(path)
         context.add_output_metadata({"manifest": dg.MetadataValue.path(str(path))})
 
-    def load_input(self, context: dg.InputContext) -> dict:
-        path = self._path(context.asset_key)
+    def _read(self, key: dg.AssetKey, partition: str | None) -> dict:
+        path = self._path(key, partition)
         if not path.exists():
-            raise FileNotFoundError(f"no manifest for {context.asset_key.to_user_string()} at {path}: materialize it first")
+            what = key.to_user_string() + (f" partition {partition}" if partition is not None else "")
+            raise FileNotFoundError(f"no manifest for {what} at {path}: materialize it first")
         return json.loads(path.read_text())
+
+    def load_input(self, context: dg.InputContext) -> dict:
+        if not context.has_asset_partitions:
+            return self._read(context.asset_key, None)
+        keys = context.asset_partition_keys
+        if len(keys) == 1:
+            return self._read(context.asset_key, keys[0])
+        return {key: self._read(context.asset_key, key) for key in keys}
+
+
+class PredictionLogStore(dg.ConfigurableResource):
+    """The prediction log (predictions and feedback labels) the API writes and the monitoring assets and
+    sensors read. Empty ``url``: $FAKENEWS_PREDICTION_LOG_URL, else SQLite under FAKENEWS_HOME (read when
+    opened, not when the code location loads)."""
+
+    url: str | None = Field(None, description="SQLAlchemy URL; empty = $FAKENEWS_PREDICTION_LOG_URL or SQLite under FAKENEWS_HOME")
+
+    def open(self):
+        """A ``PredictionLog``; use it as a context manager so its connections are closed."""
+        from fakenews_ml.monitoring.prediction_log import PredictionLog
+
+        return PredictionLog(self.url or None)
 
 
 class ModelStore(dg.ConfigurableResource):
@@ -205,6 +232,7 @@ def build_resources(environ: Mapping[str, str] | None = None) -> dict:
     resources = {
         "compute": ComputeResource(),
         "wandb": wandb_tracker.configured(wandb_config(env)),
+        "log_store": PredictionLogStore(),
     }
     bucket = env.get(BUCKET_ENV)
     if bucket:

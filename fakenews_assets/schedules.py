@@ -1,10 +1,11 @@
-"""Automation: a weekly retrain (enable it in the UI, or with `dagster schedule start weekly_retrain`)."""
+"""Schedules: the daily drift report (running by default) and a weekly retrain (enable it in the UI, or with
+`dagster schedule start weekly_retrain`)."""
 
-from __future__ import annotations
+from datetime import timedelta
 
 import dagster as dg
 
-from fakenews_assets.jobs import retrain_job
+from fakenews_assets.jobs import drift_job, retrain_job
 
 weekly_retrain = dg.ScheduleDefinition(
     name="weekly_retrain",
@@ -15,4 +16,19 @@ weekly_retrain = dg.ScheduleDefinition(
     description="Weekly: re-read the sources, retrain if anything changed, promote if the gates pass.",
 )
 
-SCHEDULES = [weekly_retrain]
+
+@dg.schedule(
+    name="daily_drift_schedule",
+    job=drift_job,
+    cron_schedule="15 0 * * *",  # 00:15 UTC: yesterday's traffic is complete
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Daily: yesterday's (complete) traffic snapshotted and compared with the reference profile. "
+    "Today's partition is covered as traffic arrives by the prediction_volume_sensor.",
+)
+def daily_drift_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    day = (context.scheduled_execution_time - timedelta(days=1)).strftime("%Y-%m-%d")
+    return dg.RunRequest(run_key=f"daily-drift-{day}", partition_key=day, tags={"fakenews/trigger": "schedule"})
+
+
+SCHEDULES = [weekly_retrain, daily_drift_schedule]

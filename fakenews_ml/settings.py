@@ -35,3 +35,30 @@ def production_link() -> Path:
 
 def prediction_log_url() -> str:
     return os.environ.get("FAKENEWS_PREDICTION_LOG_URL") or f"sqlite:///{home_path('logs', 'predictions.sqlite')}"
+
+
+RETRAIN_COOLDOWN_ENV = "FAKENEWS_RETRAIN_COOLDOWN_HOURS"
+DRIFT_EVERY_N_ENV = "FAKENEWS_DRIFT_EVERY_N"
+
+
+def _env_number(name: str, default: float, kind: type, minimum: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return kind(default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a{'n integer' if kind is int else ' number'}") from None
+    if value < minimum:
+        raise ValueError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def retrain_cooldown_hours() -> float:
+    """Least time between two drift-triggered retrains (``FAKENEWS_RETRAIN_COOLDOWN_HOURS``, default 24)."""
+    return _env_number(RETRAIN_COOLDOWN_ENV, 24.0, float, 0.0)
+
+
+def drift_every_n() -> int:
+    """New predictions that trigger a drift report (``FAKENEWS_DRIFT_EVERY_N``, default 500)."""
+    return _env_number(DRIFT_EVERY_N_ENV, 500, int, 1)

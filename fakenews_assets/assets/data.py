@@ -47,18 +47,24 @@ def raw_news(config: RawNewsConfig) -> dg.Output[dict]:
 
 @dg.asset(
     group_name=GROUP, owners=OWNERS, kinds={"python", "pandas", "great_expectations"}, code_version="1",
-    description="The news frame that the Great Expectations suite judges (a blocking check: nothing downstream "
-    "runs on data that fails it), with the suite's bounds recorded beside it.",
+    description="The training data that the Great Expectations suite judges (a blocking check: nothing downstream "
+    "runs on data that fails it): the raw news plus the feedback labels people gave (a feedback label replaces "
+    "a news row with the same headline), with the suite's bounds recorded beside it. No feedback: the same data "
+    "version as the raw news alone, so nothing retrains.",
 )
-def validated_news(config: ValidatedNewsConfig, raw_news: dict) -> dg.Output[dict]:
+def validated_news(config: ValidatedNewsConfig, raw_news: dict, feedback_labels: dict) -> dg.Output[dict]:
     from fakenews_ml.stages.data import stage_validated_news
 
-    manifest = stage_validated_news(raw_news, core(config, ValidationConfig))
+    manifest = stage_validated_news(raw_news, core(config, ValidationConfig), feedback_labels)
+    feedback = manifest.get("feedback") or {}
     return dg.Output(
         manifest,
         data_version=dg.DataVersion(manifest["digest"]),
         metadata={
             **frame_metadata(manifest),
+            "feedback_rows": dg.MetadataValue.int(feedback.get("rows", 0)),
+            "replaced_by_feedback": dg.MetadataValue.int(feedback.get("replaced_rows", 0)),
+            "rows_by_source": dg.MetadataValue.json(manifest.get("rows_by_source") or {}),
             "title_chars": dg.MetadataValue.json(manifest["title_chars"]),
             "suite_bounds": dg.MetadataValue.json(manifest["validation_config"]),
             "sample": sample_table(load_frame(manifest["path"])),

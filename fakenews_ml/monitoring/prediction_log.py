@@ -235,10 +235,37 @@ class PredictionLog:
         with self._read() as conn:
             return int(conn.execute(query).scalar_one())
 
-    def daily_counts(self) -> pd.DataFrame:
-        """Predictions per UTC day: columns ``day`` ('YYYY-MM-DD', the daily partition key) and ``count``."""
+    def count_after(self, last_id: int) -> int:
+        """Predictions with an id above ``last_id`` (ids only grow: what arrived since a reader's cursor)."""
+        query = select(func.count()).select_from(predictions).where(predictions.c.id > int(last_id))
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def stats(self) -> dict:
+        """What a watcher needs to tell whether the log changed: row counts, highest ids and the time span
+        of the predictions (None when there are none), and the same for feedback labels."""
+        with self._read() as conn:
+            p = conn.execute(select(func.count(), func.max(predictions.c.id), func.min(predictions.c.created_at),
+                                    func.max(predictions.c.created_at))).one()
+            f = conn.execute(select(func.count(), func.max(feedback.c.id))).one()
+        as_utc = UTCDateTime().process_result_value
+        return {
+            "predictions": int(p[0]),
+            "max_id": int(p[1]) if p[1] is not None else 0,
+            "first_prediction_at": as_utc(p[2], None) if p[2] is not None else None,
+            "last_prediction_at": as_utc(p[3], None) if p[3] is not None else None,
+            "feedback": int(f[0]),
+            "feedback_max_id": int(f[1]) if f[1] is not None else 0,
+        }
+
+    def daily_counts(self, after_id: int | None = None) -> pd.DataFrame:
+        """Predictions per UTC day: columns ``day`` ('YYYY-MM-DD', the daily partition key) and ``count``;
+        with ``after_id``, only predictions whose id is above it (the days new traffic landed on)."""
         day = func.date(predictions.c.created_at).label("day")
-        query = select(day, func.count().label("count")).group_by(day).order_by(day)
+        query = select(day, func.count().label("count"))
+        if after_id is not None:
+            query = query.where(predictions.c.id > int(after_id))
+        query = query.group_by(day).order_by(day)
         with self._read() as conn:
             rows = conn.execute(query).all()
         # SQLite returns the day as text, PostgreSQL as a date: one string form for both.

@@ -17,8 +17,14 @@ from fakenews_ml.artifacts import (
     write_manifest,
 )
 from fakenews_ml.config import DataConfig, ModelConfig, ValidationConfig
-from fakenews_ml.data.readers import read_sources
-from fakenews_ml.data.splits import SPLITS, fingerprint, leaked_titles, split_news
+from fakenews_ml.data.readers import CANONICAL_COLUMNS, read_sources
+from fakenews_ml.data.splits import (
+    SPLITS,
+    fingerprint,
+    leaked_titles,
+    normalize_title,
+    split_news,
+)
 from fakenews_ml.data.tokenize import TokenizedSplit, tokenize_frame
 from fakenews_ml.data.validation import ValidationReport, validate_news
 from fakenews_ml.model.encoder import encoder_label, resolve_encoder
@@ -50,7 +56,7 @@ def _frame_summary(frame: pd.DataFrame) -> dict:
     }
 
 
-def _store_frame(stage: str, key: str, frame: pd.DataFrame, extra: dict) -> dict:
+def store_frame(stage: str, key: str, frame: pd.DataFrame, extra: dict) -> dict:
     """Write ``frame`` as ``<stage>/<key>/news.parquet`` (unless already there) and return its manifest."""
     target = artifact_dir(stage, key)
     existing = read_manifest(target)
@@ -69,14 +75,36 @@ def ingest_news(sources: list[str], progress: bool = False) -> dict:
     data_version = content_key([src.sha256 for src in resolved])
     key = content_key(source_list, frame_digest(frame))
     by_source = {str(name): int(n) for name, n in frame["source"].value_counts().items()}
-    return _store_frame("raw_news", key, frame, {"sources": source_list, "data_version": data_version, "rows_by_source": by_source})
+    return store_frame("raw_news", key, frame, {"sources": source_list, "data_version": data_version, "rows_by_source": by_source})
 
 
-def stage_validated_news(raw: dict, config: ValidationConfig) -> dict:
-    """The frame the data-quality suite judges, with the suite's bounds recorded beside it."""
+def merge_feedback(news: pd.DataFrame, feedback: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """``news`` plus the feedback rows; a news row whose normalised title got a feedback label is replaced by
+    it (a person's label is the newer word). Returns the merged frame and how many news rows were replaced."""
+    labelled = set(feedback["title"].map(normalize_title))
+    replaced = news["title"].map(normalize_title).isin(labelled)
+    merged = pd.concat([news[~replaced], feedback[CANONICAL_COLUMNS]], ignore_index=True)
+    return merged.astype(news.dtypes.to_dict()), int(replaced.sum())
+
+
+def stage_validated_news(raw: dict, config: ValidationConfig, feedback: dict | None = None) -> dict:
+    """The frame the data-quality suite judges, with the suite's bounds recorded beside it: the raw news,
+    plus the feedback labels of ``feedback`` (a ``snapshot_feedback`` manifest) when there are any.
+
+    Without feedback rows the key (and so the folder, the digest and the data version) is exactly what it
+    was before feedback existed: no feedback, no change, no retraining."""
     frame = load_frame(raw["path"])
-    key = content_key(raw["digest"], config.model_dump())
-    return _store_frame("validated_news", key, frame, {"validation_config": config.model_dump(), "raw_digest": raw["digest"]})
+    extra = {"validation_config": config.model_dump(), "raw_digest": raw["digest"],
+             "feedback": {"rows": 0, "replaced_rows": 0, "digest": None}}
+    if feedback and feedback["rows"]:
+        frame, replaced = merge_feedback(frame, load_frame(feedback["path"]))
+        key = content_key(raw["digest"], config.model_dump(), feedback["digest"])
+        extra["feedback"] = {"rows": feedback["rows"], "replaced_rows": replaced, "digest": feedback["digest"],
+                             "key": feedback["key"], "path": feedback["path"]}
+    else:
+        key = content_key(raw["digest"], config.model_dump())
+    extra["rows_by_source"] = {str(name): int(n) for name, n in frame["source"].value_counts().items()}
+    return store_frame("validated_news", key, frame, extra)
 
 
 def run_validation_suite(validated: dict) -> ValidationReport:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,11 +19,18 @@ MAX_LENGTH = 24
 # Learns the synthetic data's keyword signal perfectly in a few seconds with the tiny encoder.
 GOOD_TRAINING = {"max_steps": 40, "epochs": 10, "batch_size": 16, "learning_rate": 3e-3, "head_learning_rate": 1.5e-2,
                  "warmup_ratio": 0.0, "progress_bar": False}
-# Learns nothing: a challenger that must lose against the champion.
-WORSE_TRAINING = {**GOOD_TRAINING, "max_steps": 2, "learning_rate": 1e-9, "head_learning_rate": 1e-9}
-CHECKS = ("news_quality_suite", "splits_do_not_leak", "model_is_sane", "quantization_parity", "challenger_not_worse")
-ASSET_NAMES = ("raw_news", "validated_news", "news_splits", "tokenized_news", "trained_model", "model_evaluation",
-               "quantized_model", "production_model", "reference_profile")
+# Learns nothing: a challenger that must lose against the champion. Transformer only: the TF-IDF half of the
+# default blend would learn the synthetic keywords without a single gradient step.
+WORSE_TRAINING = {**GOOD_TRAINING, "max_steps": 2, "learning_rate": 1e-9, "head_learning_rate": 1e-9, "lexical_blend": False}
+# The training graph (what full_pipeline and retrain materialize) and its blocking checks.
+CHECKS = ("news_quality_suite", "splits_do_not_leak", "model_is_sane", "quantization_parity", "challenger_not_worse",
+          "feedback_quality_suite")
+ASSET_NAMES = ("raw_news", "feedback_labels", "validated_news", "news_splits", "tokenized_news", "trained_model",
+               "model_evaluation", "quantized_model", "production_model", "reference_profile")
+# The monitoring side: the observed prediction log and the daily-partitioned drift report with its check.
+MONITORING_NAMES = ("prediction_log", "daily_predictions", "drift_report")
+MONITORING_CHECKS = ("drift_within_thresholds",)
+ALL_ASSET_NAMES = ASSET_NAMES + MONITORING_NAMES
 
 
 def run_config(encoder_dir: Path, training: dict | None = None, **ops) -> dict:
@@ -51,6 +59,7 @@ class Run:
     materialized: set[str] = field(default_factory=set)
     checks: dict[str, bool] = field(default_factory=dict)
     check_metadata: dict[str, dict] = field(default_factory=dict)
+    check_descriptions: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # (severity, description)
     metadata: dict[str, dict] = field(default_factory=dict)
     failed_steps: set[str] = field(default_factory=set)
 
@@ -67,28 +76,39 @@ class Run:
                 evaluation = event.event_specific_data
                 run.checks[evaluation.check_name] = evaluation.passed
                 run.check_metadata[evaluation.check_name] = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
+                run.check_descriptions[evaluation.check_name] = (evaluation.severity.value, evaluation.description)
             elif event.event_type_value == "STEP_FAILURE":
                 run.failed_steps.add(event.step_key)
         return run
 
 
-def materialize(home: Path, sources: Path | str, config: dict, selection=None, io_dir: Path | None = None) -> Run:
-    """The whole graph (or ``selection``) in-process, with FAKENEWS_HOME and FAKENEWS_SOURCES set for the run
-    and the resources the environment would choose (plus, optionally, manifests read from ``io_dir``)."""
-    from fakenews_assets.checks import ASSET_CHECKS
-    from fakenews_assets.definitions import ASSETS
-    from fakenews_assets.resources import ManifestIOManager, build_resources
-
+@contextmanager
+def fakenews_env(home: Path, sources: Path | str):
+    """FAKENEWS_HOME and FAKENEWS_SOURCES (and the offline switches) set as a run would see them."""
     with pytest.MonkeyPatch.context() as patch:
         for key, value in {**OFFLINE_ENV, "FAKENEWS_HOME": str(home), "FAKENEWS_SOURCES": str(sources)}.items():
             patch.setenv(key, value)
-        for key in ("FAKENEWS_GCS_BUCKET", "WANDB_API_KEY"):
+        for key in ("FAKENEWS_GCS_BUCKET", "WANDB_API_KEY", "FAKENEWS_PREDICTION_LOG_URL"):
             patch.delenv(key, raising=False)
+        yield
+
+
+def materialize(home: Path, sources: Path | str, config: dict, selection=None, io_dir: Path | None = None,
+                partition_key: str | None = None, instance: dg.DagsterInstance | None = None) -> Run:
+    """The training graph (or ``selection``) in-process, with FAKENEWS_HOME and FAKENEWS_SOURCES set for the
+    run and the resources the environment would choose (plus, optionally, manifests read from ``io_dir``)."""
+    from fakenews_assets.checks import ASSET_CHECKS
+    from fakenews_assets.definitions import ASSETS
+    from fakenews_assets.jobs import TRAINING_SELECTION
+    from fakenews_assets.resources import ManifestIOManager, build_resources
+
+    with fakenews_env(home, sources):
         resources = build_resources()
         if io_dir is not None:
             resources["io_manager"] = ManifestIOManager(base_dir=str(io_dir))
         result = dg.materialize([*ASSETS, *ASSET_CHECKS], resources=resources, run_config=config,
-                                selection=selection, raise_on_error=False)
+                                selection=TRAINING_SELECTION if selection is None else selection,
+                                partition_key=partition_key, instance=instance, raise_on_error=False)
     return Run.of(result)
 
 

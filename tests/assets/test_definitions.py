@@ -32,14 +32,17 @@ from fakenews_assets.resources import (
 from fakenews_ml.config import QuantizeConfig, TrainConfig
 from fakenews_ml.storage import upload_folder
 
-from .conftest import ASSET_NAMES, CHECKS
+from .conftest import ALL_ASSET_NAMES, ASSET_NAMES, CHECKS
 
 REPO = Path(__file__).resolve().parents[2]
-GROUPS = {"raw_news": "data", "validated_news": "data", "news_splits": "data", "tokenized_news": "data",
-          "trained_model": "training", "model_evaluation": "training", "quantized_model": "deployment",
-          "production_model": "deployment", "reference_profile": "deployment"}
+GROUPS = {"raw_news": "data", "feedback_labels": "data", "validated_news": "data", "news_splits": "data",
+          "tokenized_news": "data", "trained_model": "training", "model_evaluation": "training",
+          "quantized_model": "deployment", "production_model": "deployment", "reference_profile": "deployment",
+          "prediction_log": "monitoring", "daily_predictions": "monitoring", "drift_report": "monitoring"}
 CHECKED = {"news_quality_suite": "validated_news", "splits_do_not_leak": "news_splits", "model_is_sane": "trained_model",
-           "quantization_parity": "quantized_model", "challenger_not_worse": "model_evaluation"}
+           "quantization_parity": "quantized_model", "challenger_not_worse": "model_evaluation",
+           "feedback_quality_suite": "feedback_labels"}
+SOURCES = {"prediction_log"}  # observed, not materialized: no code version or owners
 
 
 @pytest.fixture(scope="module")
@@ -50,17 +53,24 @@ def defs() -> dg.Definitions:
 def test_definitions_load_and_validate(defs):
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
-    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == set(ASSET_NAMES)
+    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == set(ALL_ASSET_NAMES)
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         name = key.to_user_string()
         assert node.group_name == GROUPS[name]
         assert node.description and len(node.description) > 40, name
+        if name in SOURCES:
+            assert node.is_observable and not node.is_materializable
+            continue
         assert node.owners == ["team:ml-platform"]
         assert node.kinds, name
         assert node.code_version, name
     assert graph.get(dg.AssetKey("trained_model")).pools == {"gpu"}
-    upstream = {name: {k.to_user_string() for k in graph.get(dg.AssetKey(name)).parent_keys} for name in ASSET_NAMES}
+    upstream = {name: {k.to_user_string() for k in graph.get(dg.AssetKey(name)).parent_keys} for name in ALL_ASSET_NAMES}
+    assert upstream["validated_news"] == {"raw_news", "feedback_labels"}  # feedback lineage
+    assert upstream["feedback_labels"] == {"prediction_log"}
+    assert upstream["daily_predictions"] == {"prediction_log"}
+    assert upstream["drift_report"] == {"daily_predictions", "reference_profile"}
     assert upstream["production_model"] == {"model_evaluation", "quantized_model"}
     assert upstream["model_evaluation"] == {"trained_model", "news_splits"}
     assert upstream["reference_profile"] == {"production_model", "news_splits"}
@@ -68,13 +78,17 @@ def test_definitions_load_and_validate(defs):
 
 def test_every_gate_is_a_blocking_check_on_its_asset(defs):
     specs = {spec.name: spec for check in ASSET_CHECKS for spec in check.check_specs}
+    drift = specs.pop("drift_within_thresholds")
     assert set(specs) == set(CHECKS)
     for name, spec in specs.items():
         assert spec.blocking, name
         assert spec.asset_key.to_user_string() == CHECKED[name]
         assert spec.description
+    # nothing is downstream of drift_report: its check informs the drift sensor instead of blocking
+    assert not drift.blocking and drift.asset_key.to_user_string() == "drift_report" and drift.partitions_def is not None
     graph = defs.resolve_asset_graph()
-    assert {(k.name, k.asset_key.to_user_string()) for k in graph.asset_check_keys} == set(CHECKED.items())
+    assert {(k.name, k.asset_key.to_user_string()) for k in graph.asset_check_keys} == set(CHECKED.items()) | {
+        ("drift_within_thresholds", "drift_report")}
 
 
 def _config_fields(defs, asset: str) -> dict:

@@ -1,5 +1,6 @@
-"""The graph as a user runs it: `dagster asset materialize --select '*'` in a subprocess on a sample of the
-real FakeNewsNet titles, twice (the second run reuses the bundle), and `dagster dev` answering GraphQL."""
+"""The graph as a user runs it: `dagster asset materialize --select '*reference_profile'` (the training graph) in a
+subprocess on a sample of the real FakeNewsNet titles, twice (the second run reuses the bundle), and `dagster dev`
+answering GraphQL."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ import pytest
 import requests
 
 from .conftest import (
+    ALL_ASSET_NAMES,
     ASSET_NAMES,
     CHECKS,
     GOOD_TRAINING,
+    MONITORING_CHECKS,
     OFFLINE_ENV,
     champion_state,
     read_manifests,
@@ -65,7 +68,9 @@ def test_headless_materialize_twice_on_a_real_sample(tmp_path, datasets_dir, tin
     }))
     home = tmp_path / "fakenews_home"
     env = _env(tmp_path, FAKENEWS_HOME=str(home), FAKENEWS_SOURCES=str(sources), WANDB_MODE="offline")
-    command = [DAGSTER, "asset", "materialize", "--select", "*", "-m", "fakenews_assets.definitions", "--config", str(config)]
+    # the training graph: everything reference_profile is made from (the daily drift reports are per partition)
+    command = [DAGSTER, "asset", "materialize", "--select", "*reference_profile", "-m", "fakenews_assets.definitions",
+               "--config", str(config)]
 
     first = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     log = first.stdout + first.stderr
@@ -128,7 +133,7 @@ def _stop_group(process: subprocess.Popen) -> None:
 GRAPHQL_QUERY = """
 {
   assetNodes { assetKey { path } groupName assetChecksOrError { ... on AssetChecks { checks { name blocking } } } }
-  repositoriesOrError { ... on RepositoryConnection { nodes { jobs { name } schedules { name cronSchedule } } } }
+  repositoriesOrError { ... on RepositoryConnection { nodes { jobs { name } schedules { name cronSchedule } sensors { name } } } }
 }
 """
 
@@ -167,11 +172,14 @@ def test_dagster_dev_serves_the_graph_over_graphql(tmp_path):
         finally:
             _stop_group(process)
     nodes = {"/".join(node["assetKey"]["path"]): node for node in data["assetNodes"]}
-    assert set(nodes) == set(ASSET_NAMES)
+    assert set(nodes) == set(ALL_ASSET_NAMES)
     assert nodes["trained_model"]["groupName"] == "training"
+    assert nodes["drift_report"]["groupName"] == "monitoring"
     checks = {check["name"]: check["blocking"] for node in nodes.values() for check in node["assetChecksOrError"].get("checks", [])}
-    assert checks == {name: True for name in CHECKS}
+    assert checks == {**{name: True for name in CHECKS}, **{name: False for name in MONITORING_CHECKS}}
     (repository,) = data["repositoriesOrError"]["nodes"]
-    assert {"full_pipeline", "retrain"} <= {job["name"] for job in repository["jobs"]}
+    assert {"full_pipeline", "retrain", "drift_job"} <= {job["name"] for job in repository["jobs"]}
     assert {"name": "weekly_retrain", "cronSchedule": "0 3 * * 1"} in repository["schedules"]
+    assert {"name": "daily_drift_schedule", "cronSchedule": "15 0 * * *"} in repository["schedules"]
+    assert {s["name"] for s in repository["sensors"]} == {"drift_sensor", "prediction_volume_sensor"}
     assert process.returncode is not None

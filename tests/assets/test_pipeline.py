@@ -133,10 +133,10 @@ def test_bad_raw_data_stops_at_the_quality_gate(promoted_home, tmp_path):
     run = materialize(promoted_home.home, tmp_path / "bad.csv", promoted_home.config)
 
     assert not run.result.success
-    assert run.checks == {"news_quality_suite": False}
+    assert run.checks == {"feedback_quality_suite": True, "news_quality_suite": False}  # no feedback: nothing to judge
     failed = run.check_metadata["news_quality_suite"]["failed_checks"]
     assert "class_balance" in failed
-    assert run.materialized == {"raw_news", "validated_news"}
+    assert run.materialized == {"raw_news", "feedback_labels", "validated_news"}
     assert not run.materialized & DOWNSTREAM_OF_VALIDATED
     assert champion_state(promoted_home.home) == before
 
@@ -195,13 +195,17 @@ def test_leaking_splits_stop_tokenization(promoted_home, tmp_path):
     assert run.materialized == set()
 
 
-def _rewrite_weights(bundle: Path, change) -> None:
-    """Change the weights of a bundle copy and re-sign it: an intact bundle holding a bad model."""
+def _rewrite_weights(bundle: Path, change, transformer_only: bool = False) -> None:
+    """Change the weights of a bundle copy and re-sign it: an intact bundle holding a bad model. With
+    ``transformer_only`` the TF-IDF half of the blend is dropped, so the served output is the transformer's."""
     tensors = load_file(str(bundle / "model.safetensors"))
     change(tensors)
     save_file(tensors, str(bundle / "model.safetensors"))
     meta = json.loads((bundle / "bundle.json").read_text())
     meta["weights_sha256"] = sha256_file(bundle / "model.safetensors")
+    if transformer_only:
+        meta.update(blend=None, lexical_sha256=None)
+        (bundle / "lexical.safetensors").unlink(missing_ok=True)
     (bundle / "bundle.json").write_text(json.dumps(meta))
 
 
@@ -233,11 +237,13 @@ def test_model_that_quantizes_badly_is_not_promoted(promoted_home, tmp_path):
     def add_outlier(tensors):
         tensors["head.weight"][:, 0] += 5000.0
 
-    _rewrite_weights(bundle, add_outlier)
+    # transformer only: the blend's TF-IDF half would carry the served output past the broken transformer
+    _rewrite_weights(bundle, add_outlier, transformer_only=True)
     trained = bundle_manifest(bundle)
     evaluation = {**manifests["model_evaluation"], "challenger": {**manifests["model_evaluation"]["challenger"], "path": str(bundle)}}
     io_dir = stage_manifests(tmp_path / "io", {
-        "trained_model": trained, "tokenized_news": manifests["tokenized_news"], "model_evaluation": evaluation,
+        "trained_model": trained, "tokenized_news": manifests["tokenized_news"], "news_splits": manifests["news_splits"],
+        "model_evaluation": evaluation,
     })
 
     run = materialize(tmp_path / "home", promoted_home.sources, only_ops(promoted_home.config), io_dir=io_dir,
