@@ -265,3 +265,12 @@ def test_all_duplicates_leave_too_little_data():
     frame = canonicalize(pd.DataFrame({"title": ["Same headline"] * 50, "label": [1] * 50}), "dup")
     with pytest.raises(SchemaError, match=r"split 'train' has 1 rows and labels \[1\]"):
         split_news(frame, config())
+
+
+def test_adding_rows_never_moves_a_training_row_into_test():
+    """The test split stays a fair yardstick for the champion/challenger gate after feedback is merged:
+    no row the champion trained on can land in the new test split."""
+    before = norm_sets(split_news(news_frame(300, 100), config()))
+    after = norm_sets(split_news(pd.concat([news_frame(300, 100), news_frame(150, 150, start=10_000)], ignore_index=True), config()))
+    assert not (before["train"] & after["test"])
+    assert len(before["test"] & after["test"]) >= 0.9 * len(before["test"])
