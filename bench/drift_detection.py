@@ -47,14 +47,12 @@ from fakenews_ml.monitoring.reference import (  # noqa: E402
 )
 from fakenews_ml.predict import Predictor  # noqa: E402
 
-DEFAULT_BUNDLE = Path("/tmp/exp_full1")
 EXPECTED = {"fakenewsnet_heldout": "no drift", "constraint_covid19": "drift"}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bundle", type=Path, default=DEFAULT_BUNDLE if (DEFAULT_BUNDLE / "bundle.json").exists() else None,
-                        help="model bundle (default /tmp/exp_full1 when it exists)")
+    parser.add_argument("--bundle", type=Path, default=None, help="model bundle (default: the production champion)")
     parser.add_argument("--variant", default="fp32", help="bundle variant to embed with (fp32, int8, bf16, auto)")
     parser.add_argument("--datasets", type=Path, default=DATASETS)
     parser.add_argument("--windows", type=int, default=20, help="0 = timing only")
@@ -69,7 +67,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("bench/results/drift_detection.json"))
     args = parser.parse_args(argv)
     if args.bundle is None:
-        parser.error("no --bundle given and /tmp/exp_full1 has no bundle.json")
+        from fakenews_ml.registry import champion_path
+
+        args.bundle = champion_path()
+        if args.bundle is None:
+            parser.error("no --bundle given and no production champion under FAKENEWS_HOME")
     return args
 
 

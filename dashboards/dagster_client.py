@@ -20,8 +20,8 @@ import requests
 URL_ENV = "DAGSTER_WEBSERVER_URL"
 DEFAULT_URL = "http://127.0.0.1:3000"
 RETRAIN_JOB_ENV = "FAKENEWS_RETRAIN_JOB"
-# Tried in order when FAKENEWS_RETRAIN_JOB is not set: the conventional name, then this project's job.
-DEFAULT_RETRAIN_JOBS = ("retrain_job", "retrain")
+# The job launched when FAKENEWS_RETRAIN_JOB is not set: this project's retrain job (fakenews_assets.jobs).
+DEFAULT_RETRAIN_JOBS = ("retrain",)
 CONNECT_TIMEOUT_S = 2.0
 READ_TIMEOUT_S = 10.0
 ACTIVE_RUN_STATUSES = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"]
