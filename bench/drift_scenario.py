@@ -68,6 +68,7 @@ def api_latency(n: int, clients: int, headlines: pd.DataFrame) -> dict:
         before = log.count()
         target = HttpTarget(url)
         simulate(headlines, 200, target, concurrency=clients, seed=1)  # warm-up
+        requests.get(f"{url}/health", params={"flush": 30}, timeout=60)
         warm_rows = log.count()
         summary = simulate(headlines, n, target, concurrency=clients, seed=2)
         target.close()

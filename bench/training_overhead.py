@@ -16,6 +16,7 @@ from pathlib import Path
 
 import lightning.pytorch as L
 import torch
+from torch.utils.data import DataLoader
 from transformers import get_linear_schedule_with_warmup
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -71,7 +72,8 @@ def lightning_loop(batches, model, weights, config, precision, warmup) -> float:
         logger=L.loggers.CSVLogger("/tmp/fakenews-bench"), enable_progress_bar=False, enable_model_summary=False,
         enable_checkpointing=False, limit_val_batches=0, num_sanity_val_steps=0, log_every_n_steps=20,
     )
-    trainer.fit(ClassifierModule(model, config, weights), train_dataloaders=batches)
+    # batch_size=None: the loader hands over our pre-built batches as they are
+    trainer.fit(ClassifierModule(model, config, weights), train_dataloaders=DataLoader(batches, batch_size=None))
     return timer.samples / timer.seconds
 
 
