@@ -7,7 +7,6 @@ Layouts: WELFake's original (index column, title, text, label), normalised ``tit
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -15,6 +14,7 @@ import pandas as pd
 
 from fakenews_ml.data.sources import ResolvedSource, resolve
 from fakenews_ml.errors import DataSourceError, SchemaError
+from fakenews_ml.tables import parse_csv_bytes
 
 CANONICAL_COLUMNS = ["id", "title", "text", "label", "source"]
 LABEL_WORDS = {"0": 0, "1": 1, "real": 0, "fake": 1, "true": 0, "false": 1}
@@ -71,19 +71,7 @@ def canonicalize(raw: pd.DataFrame, source_name: str, where: str = "input") -> p
 def _read_csv(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataSourceError(f"source file not found: {path}")
-    data = path.read_bytes()
-    try:
-        decoded = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SchemaError(
-            f"{path}: not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 4]!r}); re-save the file as UTF-8"
-        ) from None
-    if not decoded.strip():
-        raise SchemaError(f"{path}: the file is empty")
-    try:
-        return pd.read_csv(io.StringIO(decoded), dtype=str, keep_default_na=False, na_values=[""])
-    except pd.errors.ParserError as exc:
-        raise SchemaError(f"{path}: not a readable CSV ({exc})") from None
+    return parse_csv_bytes(path.read_bytes(), str(path))
 
 
 def _parse_labels(values: pd.Series, where: str) -> pd.Series:
