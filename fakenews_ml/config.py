@@ -135,11 +135,13 @@ class GateConfig(_Strict):
 
 
 class ProfileConfig(_Strict):
-    """The reference profile: a seeded sample of training titles with the production model's view of them."""
+    """The reference profile: a seeded sample of titles with the production model's view of them. By
+    default the validation split: the model has not fitted those rows, so its confidence there is what
+    new traffic from the same distribution looks like (on train rows it is over-confident)."""
 
     sample_size: int = Field(2000, ge=10, description="Titles kept in the profile (all when fewer)")
     split: Literal["train", "val"] = Field(
-        "train", description="Split to profile: train (what the model learnt from) or val (rows it never saw)"
+        "val", description="Split to profile: val (rows the model never fitted) or train"
     )
     seed: int = Field(42, description="Seed of the sample")
 
