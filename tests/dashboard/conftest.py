@@ -32,22 +32,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _encoder(root: Path) -> Path:
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from fakenews_ml.model.encoder import resolve_encoder
-
-    path = root / "encoder"
-    tokenizer = AutoTokenizer.from_pretrained(resolve_encoder(None))
-    config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                        vocab_size=tokenizer.vocab_size, max_position_embeddings=128)
-    torch.manual_seed(0)
-    BertModel(config, add_pooling_layer=False).save_pretrained(str(path))
-    tokenizer.save_pretrained(str(path))
-    return path
-
-
 def _train_champion(encoder: Path, models: Path, work: Path, make_news_frame) -> Path:
     from fakenews_ml.config import ModelConfig, QuantizeConfig, TrainConfig
     from fakenews_ml.quantize import quantize_bundle
@@ -142,7 +126,7 @@ def _drift_reports() -> dict:
 
 
 @pytest.fixture(scope="session")
-def dashboard_home(tmp_path_factory, news_frame_factory):
+def dashboard_home(tmp_path_factory, news_frame_factory, tiny_encoder_dir):
     """The shared FAKENEWS_HOME described in the module docstring (built once per session)."""
     from fakenews_ml.bundle import read_meta
     from fakenews_ml.registry import promote
@@ -152,7 +136,7 @@ def dashboard_home(tmp_path_factory, news_frame_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FAKENEWS_HOME", str(home))
         mp.delenv("FAKENEWS_PREDICTION_LOG_URL", raising=False)
-        encoder = _encoder(root)
+        encoder = tiny_encoder_dir
         models = home / "models"
         champion = _train_champion(encoder, models, root / "work", news_frame_factory)
         challenger = _challenger(encoder, models)

@@ -15,20 +15,9 @@ PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_pro
 
 
 @pytest.fixture(scope="session")
-def serving_encoder(tmp_path_factory) -> Path:
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    from fakenews_ml.model.encoder import resolve_encoder
-
-    path = tmp_path_factory.mktemp("serving_encoder")
-    tokenizer = AutoTokenizer.from_pretrained(resolve_encoder(None))
-    config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                        vocab_size=tokenizer.vocab_size, max_position_embeddings=128)
-    torch.manual_seed(0)
-    BertModel(config, add_pooling_layer=False).save_pretrained(str(path))
-    tokenizer.save_pretrained(str(path))
-    return path
+def serving_encoder(tiny_encoder_dir) -> Path:
+    """The suite's tiny random BERT (tests/conftest.py)."""
+    return tiny_encoder_dir
 
 
 def build_bundle(encoder: Path, out: Path, seed: int) -> Path:

@@ -119,8 +119,11 @@ def test_oversized_bodies_get_413_declared_or_streamed(api, http):
     assert response.status_code == 413 and "over the limit" in response.json()["detail"]
     assert "the limit is 4096 bytes" in response.json()["detail"]
     one_mb = "x" * 1_000_000  # the headline nobody should ever send
-    response = http.post(api.url("/predict"), json={"titles": [one_mb]})
-    assert response.status_code == 413
+    try:
+        response = http.post(api.url("/predict"), json={"titles": [one_mb]})
+        assert response.status_code == 413
+    except httpx.TransportError:
+        pass  # the server answered 413 and closed while the client was still sending: the upload was refused
     assert logged(api) == before
     assert http.get(api.url("/health")).status_code == 200  # and the server is fine
 
