@@ -7,6 +7,7 @@ import csv
 import io
 import threading
 
+import httpx
 import pytest
 
 from fakenews_ml.config import ServeConfig
