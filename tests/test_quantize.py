@@ -125,8 +125,6 @@ def _degrade(first_n: int, monkeypatch):
 
 
 def test_a_variant_failing_its_bounds_is_not_recommended(tiny_bundle_copy, tiny_frames, monkeypatch):
-    base = load_bundle(tiny_bundle_copy)
-    split = tokenize_frame(tiny_frames["val"], base.tokenizer, base.model_config.max_length)
     _degrade(1, monkeypatch)  # int8 (first in the list) "disagrees"; bf16 is honest
     config = QuantizeConfig(variants=["int8", "bf16"], max_accuracy_drop=1.0, min_agreement=0.9)
     report = quantize_bundle(tiny_bundle_copy, tiny_frames["val"], config)
@@ -137,8 +135,6 @@ def test_a_variant_failing_its_bounds_is_not_recommended(tiny_bundle_copy, tiny_
 
 
 def test_when_every_variant_fails_fp32_is_served(tiny_bundle_copy, tiny_frames, monkeypatch):
-    base = load_bundle(tiny_bundle_copy)
-    split = tokenize_frame(tiny_frames["val"], base.tokenizer, base.model_config.max_length)
     _degrade(99, monkeypatch)
     report = quantize_bundle(tiny_bundle_copy, tiny_frames["val"], QuantizeConfig(variants=["int8"]))
     assert report["int8"]["passed"] is False
@@ -151,8 +147,6 @@ def test_when_every_variant_fails_fp32_is_served(tiny_bundle_copy, tiny_frames, 
 
 
 def test_accuracy_drop_bound_is_applied(tiny_bundle_copy, tiny_frames, monkeypatch):
-    base = load_bundle(tiny_bundle_copy)
-    split = tokenize_frame(tiny_frames["val"], base.tokenizer, base.model_config.max_length)
     real = quantize_module.parity_report
     monkeypatch.setattr(quantize_module, "parity_report",
                         lambda *a, **k: {**real(*a, **k), "accuracy_delta": -0.02, "agreement": 1.0})
