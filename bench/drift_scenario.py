@@ -1,8 +1,8 @@
 """The production loop end to end, on real data, against a FAKENEWS_HOME whose champion was trained on
 FakeNewsNet by the asset graph (`dagster asset materialize --select '*reference_profile'`):
 
-1. API latency: `fakenews serve` on 127.0.0.1, 8 concurrent clients sending one headline per request;
-   then every answered request must be in the prediction log (no lost rows).
+1. API latency (bench/api_latency.py): `fakenews serve` on 127.0.0.1, 8 concurrent wrk clients sending one
+   headline per request; then every answered request must be in the prediction log (no lost rows).
 2. Four days of replayed traffic (`simulate --day`): held-out FakeNewsNet titles, two unlabelled news
    traffic sets, COVID posts with their labels as feedback.
 3. The daily `drift_report` of each day, materialized by Dagster, with its drift check.
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,58 +27,20 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
-import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from api_latency import api_latency  # noqa: E402
 from common import DATASETS, markdown_table  # noqa: E402
 
 from fakenews_ml.assessment import evaluate_predictor  # noqa: E402
 from fakenews_ml.data.readers import read_news_file  # noqa: E402
 from fakenews_ml.monitoring.drift_store import read_summary  # noqa: E402
-from fakenews_ml.monitoring.prediction_log import PredictionLog  # noqa: E402
 from fakenews_ml.predict import Predictor  # noqa: E402
 from fakenews_ml.registry import champion_path  # noqa: E402
-from fakenews_ml.serving.simulator import DirectTarget, HttpTarget, load_headlines, simulate  # noqa: E402
+from fakenews_ml.serving.simulator import DirectTarget, load_headlines, simulate  # noqa: E402
 from fakenews_ml.tables import write_csv_atomically  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def api_latency(n: int, clients: int, headlines: pd.DataFrame) -> dict:
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "fakenews_ml.cli", "serve", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                if requests.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.5)
-        log = PredictionLog()
-        before = log.count()
-        target = HttpTarget(url)
-        simulate(headlines, 200, target, concurrency=clients, seed=1)  # warm-up
-        requests.get(f"{url}/health", params={"flush": 30}, timeout=60)
-        warm_rows = log.count()
-        summary = simulate(headlines, n, target, concurrency=clients, seed=2)
-        target.close()
-        requests.get(f"{url}/health", params={"flush": 30}, timeout=60)
-        logged = PredictionLog().count() - warm_rows
-        return {**summary["latency_ms"], "clients": clients, "requests": summary["sent"], "ok": summary["ok"],
-                "requests_per_s": summary["requests_per_s"], "logged_rows": logged, "lost_rows": summary["ok"] - logged,
-                "warmup_rows": warm_rows - before}
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
 
 
 def replay(day: date, path: Path, n: int, feedback: bool, seed: int) -> dict:
@@ -102,7 +63,7 @@ def evaluate(bundle: Path, frames: dict[str, pd.DataFrame]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--latency-seconds", type=float, default=30, help="length of the API load test (bench/api_latency.py)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--window", type=int, default=500, help="headlines per replayed day")
     parser.add_argument("--covid-feedback", type=int, default=3000, help="COVID posts streamed with their labels")
@@ -125,7 +86,7 @@ def main() -> None:
     eval_frames = {"covid_unseen": covid_unseen[["title", "label"]].reset_index(drop=True), "fakenewsnet_test": fnn_test}
 
     if not args.skip_latency:
-        results["latency"] = api_latency(args.requests, args.clients, load_headlines(work / "fnn_heldout.csv"))
+        results["latency"] = api_latency(champion, args.clients, args.latency_seconds)
         print("latency", results["latency"], flush=True)
 
     days = {

@@ -92,6 +92,7 @@ class PredictConfig(_Strict):
     batch_size: int = Field(64, ge=1)
     max_title_chars: int = Field(1000, ge=1, description="Longer headlines are truncated to this many characters")
     max_batch: int = Field(10_000, ge=1, description="Most headlines one call may classify")
+    trace: bool = Field(False, description="Run a TorchScript trace of the fp32/int8 model (checked against eager): less Python per pass, for serving")
 
 
 class ServeConfig(_Strict):
@@ -110,6 +111,7 @@ class ServeConfig(_Strict):
     workers: int | None = Field(
         None, ge=1, description="Model passes run in parallel (shared weights); None = usable cores / torch_threads, at most 8"
     )
+    trace_model: bool = Field(True, description="Serve a TorchScript trace of the model (checked against the eager model at load; about 1.5 ms less per pass)")
     merge_rows: int = Field(32, ge=1, description="Most headlines from queued requests merged into one forward pass")
     log_queue_rows: int = Field(20_000, ge=1, description="Prediction rows buffered for the log writer before requests wait")
     log_batch_rows: int = Field(1_000, ge=1, description="Most rows the log writer inserts in one transaction")

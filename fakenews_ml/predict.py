@@ -22,6 +22,7 @@ from fakenews_ml.data.tokenize import TokenizedSplit, tokenize_titles
 from fakenews_ml.errors import BundleError, InputError
 from fakenews_ml.inference import embed_rows, predict_probs
 from fakenews_ml.model.lexical import blend
+from fakenews_ml.model.tracing import trace_classifier
 
 VARIANT_DIR = "variants"
 
@@ -63,14 +64,25 @@ def check_titles(titles, config: PredictConfig) -> list[str]:
     return checked
 
 
+def forward_model_for(bundle: LoadedBundle) -> torch.nn.Module:
+    """The traced forward pass of ``bundle``'s model; the eager model under bf16 autocast, which the
+    trace would not keep."""
+    if bundle.variant == "bf16":
+        return bundle.model
+    return trace_classifier(bundle.model, bundle.tokenizer.pad_token_id)
+
+
 class Predictor:
     """Thread-safe: one model, one lock around the forward pass (torch already uses every core)."""
 
-    def __init__(self, bundle: LoadedBundle, config: PredictConfig | None = None):
+    def __init__(self, bundle: LoadedBundle, config: PredictConfig | None = None, forward_model: torch.nn.Module | None = None):
+        """``forward_model`` (default: ``bundle.model``, traced when ``config.trace``) computes the logits;
+        predictors over one bundle may share one."""
         self.bundle = bundle
         self.config = config or PredictConfig()
         self.max_length = bundle.model_config.max_length
         self.autocast = torch.bfloat16 if bundle.variant == "bf16" else None
+        self.forward_model = forward_model or (forward_model_for(bundle) if self.config.trace else bundle.model)
         self._lock = threading.Lock()
 
     @classmethod
@@ -99,13 +111,18 @@ class Predictor:
         checked, split = self._tokenized(titles)
         with self._lock:
             probs = predict_probs(
-                self.bundle.model, split, self.bundle.tokenizer.pad_token_id, self.config.batch_size, self.autocast, progress
+                self.forward_model, split, self.bundle.tokenizer.pad_token_id, self.config.batch_size, self.autocast, progress
             )
         if self.bundle.lexical is None:
             return probs
         return blend(probs, self.bundle.lexical.decision(checked), self.bundle.meta["blend"])
 
+    def classify(self, titles: Sequence[str], progress=None) -> tuple[np.ndarray, np.ndarray]:
+        """``prob_fake`` (0..1) and ``label`` (1 = fake) arrays, in input order."""
+        probs = self.predict_proba(titles, progress)
+        return probs, (probs >= self.bundle.threshold).astype(int)
+
     def predict(self, titles: Sequence[str], progress=None) -> pd.DataFrame:
         """One row per headline, in input order: ``prob_fake`` (0..1) and ``label`` (1 = fake)."""
-        probs = self.predict_proba(titles, progress)
-        return pd.DataFrame({"prob_fake": probs.astype(float), "label": (probs >= self.bundle.threshold).astype(int)})
+        probs, labels = self.classify(titles, progress)
+        return pd.DataFrame({"prob_fake": probs.astype(float), "label": labels})

@@ -62,3 +62,14 @@ def test_a_tampered_lexical_file_is_refused(tiny_bundle_copy):
     path.write_bytes(bytes(data))
     with pytest.raises(BundleError, match="lexical"):
         load_bundle(tiny_bundle_copy)
+
+
+def test_fast_decision_equals_the_sparse_matrix_definition(tiny_frames):
+    from fakenews_ml.model.lexical import _counts, _tfidf
+
+    train, test = tiny_frames["train"], tiny_frames["test"]
+    model = LexicalModel.fit(train["title"].tolist(), train["label"].to_numpy())
+    titles = test["title"].tolist() + ["!!!", "one"]  # with titles that share few n-grams with training
+    reference = np.asarray(_tfidf(_counts(titles), model.idf) @ model.coef, dtype=np.float64) + model.intercept
+    np.testing.assert_allclose(model.decision(titles), reference, atol=1e-4)
+    assert model.decision(["one"]).shape == (1,)

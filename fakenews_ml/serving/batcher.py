@@ -17,47 +17,59 @@ from __future__ import annotations
 import threading
 from collections import deque
 
+import torch
+
 from fakenews_ml.bundle import LoadedBundle
 from fakenews_ml.config import PredictConfig
-from fakenews_ml.predict import Predictor
+from fakenews_ml.predict import Predictor, forward_model_for
 
 
 class _Job:
-    __slots__ = ("done", "error", "labels", "probs", "titles")
+    __slots__ = ("done", "error", "labels", "probs", "titles", "waiting", "wakeup")
 
-    def __init__(self, titles: list[str]):
+    def __init__(self, titles: list[str], lock: threading.Lock):
         self.titles = titles
-        self.done = False
+        self.done = self.waiting = False
         self.probs = self.labels = self.error = None
+        self.wakeup = threading.Condition(lock)  # one per request: wake its owner only, not every waiter
 
 
 class BatchingPredictor:
-    def __init__(self, bundle: LoadedBundle, config: PredictConfig, workers: int = 1, merge_rows: int = 32):
+    def __init__(self, bundle: LoadedBundle, config: PredictConfig, workers: int = 1, merge_rows: int = 32,
+                 forward_model: torch.nn.Module | None = None):
+        """``forward_model``: the (traced) model a Predictor of ``bundle`` already made, to share."""
         self.workers = max(1, workers)
         # A merged pass must stay within what the Predictor accepts in one call.
         self.merge_rows = max(1, min(merge_rows, config.max_batch))
-        self._free = [Predictor(bundle, config) for _ in range(self.workers)]
+        if forward_model is None:
+            forward_model = forward_model_for(bundle) if config.trace else bundle.model
+        self._free = [Predictor(bundle, config, forward_model) for _ in range(self.workers)]
         self._pending: deque[_Job] = deque()
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
 
     def predict(self, titles: list[str]) -> tuple[list[float], list[int]]:
         """``prob_fake`` and ``label`` per headline, in order (blocks the calling thread)."""
-        job = _Job(titles)
-        with self._cond:
+        job = _Job(titles, self._lock)
+        with self._lock:
             self._pending.append(job)
         while True:
-            with self._cond:
+            with self._lock:
+                job.waiting = True
                 while not job.done and not (self._free and self._pending):
-                    self._cond.wait()
+                    job.wakeup.wait()
+                job.waiting = False
                 if job.done:
                     break
                 predictor = self._free.pop()
             try:
                 self._lead(predictor, job)
             finally:
-                with self._cond:
+                with self._lock:
                     self._free.append(predictor)
-                    self._cond.notify_all()  # a waiter may lead the requests still queued
+                    # The slot is free: wake one waiting owner of a queued request to lead the queue.
+                    next_leader = next((queued for queued in self._pending if queued.waiting), None)
+                    if next_leader is not None:
+                        next_leader.wakeup.notify()
         if job.error is not None:
             raise job.error
         return job.probs, job.labels
@@ -65,7 +77,7 @@ class BatchingPredictor:
     def _lead(self, predictor: Predictor, own: _Job) -> None:
         """Answer queued requests, oldest first, until ``own`` is answered or another leader has it."""
         while True:
-            with self._cond:
+            with self._lock:
                 if own.done or not self._pending:
                     return
                 batch = [self._pending.popleft()]
@@ -74,21 +86,21 @@ class BatchingPredictor:
                     rows += len(self._pending[0].titles)
                     batch.append(self._pending.popleft())
             self._run(predictor, batch)
-            with self._cond:
+            with self._lock:
                 for job in batch:
                     job.done = True
-                self._cond.notify_all()  # wake the owners of the answered requests
+                    job.wakeup.notify()  # its owner returns the answer
 
     @staticmethod
     def _run(predictor: Predictor, batch: list[_Job]) -> None:
         titles = [title for job in batch for title in job.titles]
         try:
-            result = predictor.predict(titles)
+            probs, labels = predictor.classify(titles)
         except BaseException as exc:  # every request of the pass gets the error; the slot lives on
             for job in batch:
                 job.error = exc
             return
-        probs, labels = result["prob_fake"].tolist(), result["label"].tolist()
+        probs, labels = probs.astype(float).tolist(), labels.tolist()
         start = 0
         for job in batch:
             end = start + len(job.titles)

@@ -9,6 +9,7 @@ champion that fails to load is reported (``reload_error``) and the old model kee
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -86,13 +87,14 @@ class ModelHolder:
                 self.reload_error = f"could not load {bundle_path}: {type(exc).__name__}: {exc}"
                 log.error("%s; still serving %s", self.reload_error, self._current.version if self._current else "nothing")
                 return False
-            batcher = BatchingPredictor(predictor.bundle, self.predict_config, self.workers, self.merge_rows)
+            batcher = BatchingPredictor(predictor.bundle, self.predict_config, self.workers, self.merge_rows, predictor.forward_model)
             self._current = ServedModel(predictor, batcher, version, predictor.bundle.variant, bundle_path, datetime.now(timezone.utc))
             self._key, self._failed_key, self.reload_error = key, None, None
             # the previous model finishes the requests that picked it and is freed after the last one
             self.reloads += 1
             log.info("serving model %s (%s) from %s", version, predictor.bundle.variant, bundle_path)
-            return True
+        _settle_heap()
+        return True
 
     def start_watching(self) -> None:
         """Check for a new champion every ``check_interval_s`` in a background thread."""
@@ -118,3 +120,12 @@ class ModelHolder:
             except Exception:  # never let the watcher die: the next tick tries again
                 log.exception("champion check failed")
                 time.sleep(self.check_interval_s)
+
+
+def _settle_heap() -> None:
+    """Collect what an earlier model left behind, then freeze the survivors (mostly the model's half a
+    million objects) out of the cyclic collector's reach: otherwise every full collection walks them all,
+    a 100-250 ms pause for every request in flight (the API's p99 under load)."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()

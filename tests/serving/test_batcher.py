@@ -20,12 +20,12 @@ class RecordingPredictor(Predictor):
     passes: list[int] = []
     fail_on: str | None = None
 
-    def predict(self, titles, progress=None):
+    def classify(self, titles, progress=None):
         RecordingPredictor.passes.append(len(titles))
         time.sleep(0.02)
         if self.fail_on in titles:
             raise RuntimeError("model exploded")
-        return super().predict(titles, progress)
+        return super().classify(titles, progress)
 
 
 @pytest.fixture

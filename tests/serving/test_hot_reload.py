@@ -88,3 +88,20 @@ def test_champion_swaps_without_restart(bundles, server_starter, http, tmp_path,
     finally:
         api.stop()
         log.close()
+
+
+def test_a_loaded_model_is_traced_and_kept_out_of_the_cyclic_collector(bundles):
+    import gc
+
+    import torch
+
+    from fakenews_ml.config import PredictConfig
+    from fakenews_ml.serving.model_holder import ModelHolder
+
+    gc.unfreeze()
+    holder = ModelHolder(bundles["v1"], PredictConfig(trace=True))
+    assert holder.refresh()
+    served = holder.current
+    assert isinstance(served.predictor.forward_model, torch.jit.ScriptModule)
+    assert gc.get_freeze_count() > 10_000  # the model's objects: full collections no longer walk them
+    assert served.batcher.predict(["Some headline"])[1][0] in (0, 1)
