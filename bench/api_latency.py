@@ -1,6 +1,6 @@
 """API latency under concurrent load, and no lost prediction-log rows.
 
-    FAKENEWS_HOME=... python bench/api_latency.py [--model DIR] [--clients 8] [--seconds 30] [--client wrk|python]
+    FAKENEWS_HOME=... python bench/api_latency.py [--model DIR] [--clients 8] [--seconds 30] [--client wrk|python] [--repeats N]
 
 Starts `fakenews serve` on 127.0.0.1 (the champion under FAKENEWS_HOME unless --model), warms it up, then
 ``--clients`` closed-loop clients each send one held-out FakeNewsNet headline per request, back to back.
@@ -109,14 +109,18 @@ def measure(url: str, titles: list[str], clients: int, seconds: float, client: s
 
 
 def api_latency(model: Path | None = None, clients: int = 8, seconds: float = 30, client: str = "wrk",
-                serve_args: list[str] | None = None) -> dict:
+                serve_args: list[str] | None = None, repeats: int = 1) -> list[dict]:
+    """One result per repeat, each against a freshly started server (run-to-run spread is part of the answer)."""
     titles = heldout_headlines(2000)["title"].astype(str).tolist()
-    server, url = start_server(model, serve_args or [])
-    try:
-        return measure(url, titles, clients, seconds, client)
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+    results = []
+    for _ in range(repeats):
+        server, url = start_server(model, serve_args or [])
+        try:
+            results.append(measure(url, titles, clients, seconds, client))
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+    return results
 
 
 def main() -> None:
@@ -125,15 +129,17 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--client", choices=["wrk", "python"], default="wrk")
+    parser.add_argument("--repeats", type=int, default=1, help="runs, each against a fresh server")
     parser.add_argument("--serve-args", default="", help="extra `fakenews serve` options, e.g. '--workers 2'")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    result = api_latency(args.model, args.clients, args.seconds, args.client, args.serve_args.split())
+    results = api_latency(args.model, args.clients, args.seconds, args.client, args.serve_args.split(), args.repeats)
     print(f"{machine()}\n")
-    print(markdown_table([{k: result[k] for k in ("client", "clients", "requests", "requests_per_s", "p50_ms", "p99_ms", "lost_rows")}]))
+    keys = ("client", "clients", "requests", "requests_per_s", "p50_ms", "p99_ms", "lost_rows")
+    print(markdown_table([{"run": i + 1, **{k: result[k] for k in keys}} for i, result in enumerate(results)]))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({**result, "machine": machine()}, indent=2))
+        args.out.write_text(json.dumps({"runs": results, "machine": machine()}, indent=2))
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def main() -> None:
     eval_frames = {"covid_unseen": covid_unseen[["title", "label"]].reset_index(drop=True), "fakenewsnet_test": fnn_test}
 
     if not args.skip_latency:
-        results["latency"] = api_latency(champion, args.clients, args.latency_seconds)
+        results["latency"] = api_latency(champion, args.clients, args.latency_seconds)[0]
         print("latency", results["latency"], flush=True)
 
     days = {
