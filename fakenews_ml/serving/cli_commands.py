@@ -32,6 +32,7 @@ def add_serve(sub) -> None:
     p.add_argument("--max-upload-bytes", type=int, default=f["max_upload_bytes"].default, help="largest request body")
     p.add_argument("--threads", type=int, default=f["torch_threads"].default, help="torch threads per forward pass")
     p.add_argument("--workers", type=int, help="forward passes in parallel (default: usable cores / --threads, at most 8)")
+    p.add_argument("--no-trace", action="store_true", help="serve the eager model instead of its TorchScript trace")
     p.add_argument("--access-log", action="store_true", help="log every request (costs latency)")
     p.set_defaults(run=cmd_serve)
 
@@ -41,7 +42,8 @@ def cmd_serve(args) -> int:
     from fakenews_ml.serving.server import run_server
 
     config = ServeConfig(host=args.host, port=args.port, max_batch=args.max_batch, max_title_chars=args.max_title_chars,
-                         max_upload_bytes=args.max_upload_bytes, torch_threads=args.threads, workers=args.workers)
+                         max_upload_bytes=args.max_upload_bytes, torch_threads=args.threads, workers=args.workers,
+                         trace_model=not args.no_trace)
     run_server(args.model, args.log_url, config, variant=args.variant, access_log=args.access_log)
     return 0
 
