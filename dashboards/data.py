@@ -305,6 +305,8 @@ def _bundle_record(path: Path, meta: dict, champion: bool) -> dict:
         "encoder": encoder_name(lineage.get("encoder") or (meta.get("model_config") or {}).get("encoder")),
         "max_length": (meta.get("model_config") or {}).get("max_length"),
         "sources": _sources(lineage),
+        "feedback_rows": int((lineage.get("feedback") or {}).get("rows") or 0),
+        "parent": (lineage.get("parent") or {}).get("version"),
         "split_rows": {name: info.get("rows") for name, info in (lineage.get("splits") or {}).items() if isinstance(info, dict)},
         "code_version": lineage.get("code_version"),
         "test": metrics.get("test") or {},

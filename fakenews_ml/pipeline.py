@@ -13,6 +13,7 @@ from fakenews_ml.config import DataConfig, PipelineConfig, ValidationConfig
 from fakenews_ml.data.readers import read_sources
 from fakenews_ml.data.splits import SplitResult, fingerprint, split_news
 from fakenews_ml.data.validation import raise_if_failed, validate_news
+from fakenews_ml.registry import champion_lineage
 from fakenews_ml.train import TrainResult, load_tokenizer, tokenize_splits, train_model
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ def prepare_data(data: DataConfig, validation: ValidationConfig, progress: bool 
     splits = split_news(frame, data)
     lineage = {
         "sources": [{"uri": src.uri, "sha256": src.sha256} for src in resolved],
+        "parent": champion_lineage(),
         "data": {
             "rows_read": len(frame),
             "duplicates_removed": splits.duplicates_removed,

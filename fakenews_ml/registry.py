@@ -27,6 +27,15 @@ def champion_path(link: Path | None = None) -> Path | None:
     return target
 
 
+def champion_lineage(link: Path | None = None) -> dict | None:
+    """Which bundle is in production now, for a new bundle's lineage (its parent); None before the first."""
+    try:
+        path = champion_path(link)
+        return {"version": read_meta(path)["version"], "bundle": path.name} if path is not None else None
+    except (BundleError, OSError, KeyError):
+        return None  # a broken champion is not a parent
+
+
 def promote(bundle_path: Path | str, reason: str = "", link: Path | None = None) -> Path:
     """Make ``bundle_path`` the champion. The bundle is checked complete before the link moves."""
     bundle_path = Path(bundle_path).resolve()

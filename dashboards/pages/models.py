@@ -52,7 +52,12 @@ def bundle_details(record: dict) -> None:
     if record["training"].get("precision"):
         facts.append(f"trained in {record['training']['precision']}" + (f" on {record['device']}" if record["device"] else ""))
     st.caption(" · ".join(components.md_escape(f) for f in facts))
-    st.markdown("**Trained on:** " + (", ".join(components.md_escape(s) for s in record["sources"]) or "sources not recorded"))
+    trained_on = ", ".join(components.md_escape(s) for s in record["sources"]) or "sources not recorded"
+    if record["feedback_rows"]:
+        trained_on += f", plus {record['feedback_rows']:,} feedback labels"
+    if record["parent"]:
+        trained_on += f" · replacing champion {components.md_escape(record['parent'])}"
+    st.markdown("**Trained on:** " + trained_on)
     if record["split_rows"]:
         st.caption("Rows per split: " + ", ".join(f"{components.md_escape(k)} {v:,}" for k, v in record["split_rows"].items() if v is not None))
     if record["wandb_url"]:

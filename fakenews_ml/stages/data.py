@@ -94,7 +94,7 @@ def stage_validated_news(raw: dict, config: ValidationConfig, feedback: dict | N
     Without feedback rows the key (and so the folder, the digest and the data version) is exactly what it
     was before feedback existed: no feedback, no change, no retraining."""
     frame = load_frame(raw["path"])
-    extra = {"validation_config": config.model_dump(), "raw_digest": raw["digest"],
+    extra = {"validation_config": config.model_dump(), "raw_digest": raw["digest"], "sources": raw.get("sources", []),
              "feedback": {"rows": 0, "replaced_rows": 0, "digest": None}}
     if feedback and feedback["rows"]:
         frame, replaced = merge_feedback(frame, load_frame(feedback["path"]))
@@ -137,6 +137,9 @@ def split_validated_news(validated: dict, config: DataConfig) -> dict:
             "empty_titles_removed": result.empty_titles_removed,
             "config": settings,
             "validated_digest": validated["digest"],
+            # carried along for the lineage of the bundles trained on these splits
+            "sources": validated.get("sources", []),
+            "feedback": validated.get("feedback"),
         })
     return manifest
 

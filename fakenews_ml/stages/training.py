@@ -17,6 +17,7 @@ from fakenews_ml.data.tokenize import TokenizedSplit
 from fakenews_ml.device import resolve_precision
 from fakenews_ml.errors import BundleError
 from fakenews_ml.model.datamodule import make_loader
+from fakenews_ml.registry import champion_lineage
 from fakenews_ml.settings import bundles_dir, home_path
 from fakenews_ml.stages.data import load_split, load_tokenized
 from fakenews_ml.train import load_tokenizer, train_model
@@ -103,6 +104,9 @@ def train_or_reuse(
         "cache_key": key,
         "tokenized": {k: tokenized[k] for k in ("fingerprint", "encoder_label", "max_length", "tokenizer_digest")},
         "splits": {name: {k: info[k] for k in ("rows", "fingerprint", "digest")} for name, info in splits["splits"].items()},
+        "sources": splits.get("sources", []),
+        "feedback": splits.get("feedback"),
+        "parent": champion_lineage(),
         "asset_code_version": code_version,
     }
     result = train_model(

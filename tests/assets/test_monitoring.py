@@ -285,6 +285,9 @@ def test_the_loop_drift_sensor_retrain_with_feedback_and_the_gate(loop):
     assert train["source"].str.startswith("feedback:dashboard").sum() > 0.6 * feedback["rows"]  # trained on the labels
     trained = manifests["trained_model"]
     assert trained["reused"] is False and trained["bundle_path"] != before[0]
+    lineage = json.loads((Path(trained["bundle_path"]) / "lineage.json").read_text())
+    assert lineage["parent"]["bundle"] == Path(before[0]).name  # retrained from the champion it challenges
+    assert lineage["feedback"]["rows"] == feedback["rows"] and lineage["sources"]
     tags = instance.get_latest_materialization_event(dg.AssetKey("validated_news")).asset_materialization.tags
     assert tags["dagster/input_data_version/feedback_labels"] == feedback["digest"]
 

@@ -62,7 +62,10 @@ def test_first_run_materializes_every_asset_and_promotes(promoted_home):
     bundle = Path(trained["bundle_path"])
     assert bundle == home / "models" / trained["cache_key"]
     assert {"model.safetensors", "bundle.json", "lineage.json", "metrics.json", "heldout_test.csv"} <= {p.name for p in bundle.iterdir()}
-    assert json.loads((bundle / "lineage.json").read_text())["cache_key"] == trained["cache_key"]
+    lineage = json.loads((bundle / "lineage.json").read_text())
+    assert lineage["cache_key"] == trained["cache_key"]
+    assert lineage["sources"] == raw["sources"]  # the data it learned from, with checksums
+    assert lineage["feedback"]["rows"] == 0 and lineage["parent"] is None  # nothing merged, no champion before
     assert trained["reused"] is False
     assert trained["metrics"]["test"]["macro_f1"] > 0.9  # the synthetic signal was learned
 
