@@ -25,7 +25,7 @@ def _batches(split: TokenizedSplit, pad_token_id: int, batch_size: int):
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
         row_lengths = lengths[rows]
-        columns = np.arange(int(row_lengths.max()) if len(rows) else 0)
+        columns = np.arange(int(row_lengths.max()))
         mask = columns[None, :] < row_lengths[:, None]
         input_ids = np.full(mask.shape, pad_token_id, dtype=np.int64)
         input_ids[mask] = split.input_ids[(split.offsets[rows][:, None] + columns[None, :])[mask]]

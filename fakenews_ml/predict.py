@@ -64,7 +64,7 @@ def check_titles(titles, config: PredictConfig) -> list[str]:
     return checked
 
 
-def forward_model_for(bundle: LoadedBundle) -> torch.nn.Module:
+def _traced_forward(bundle: LoadedBundle) -> torch.nn.Module:
     """The traced forward pass of ``bundle``'s model; the eager model under bf16 autocast, which the
     trace would not keep."""
     if bundle.variant == "bf16":
@@ -82,7 +82,7 @@ class Predictor:
         self.config = config or PredictConfig()
         self.max_length = bundle.model_config.max_length
         self.autocast = torch.bfloat16 if bundle.variant == "bf16" else None
-        self.forward_model = forward_model or (forward_model_for(bundle) if self.config.trace else bundle.model)
+        self.forward_model = forward_model or (_traced_forward(bundle) if self.config.trace else bundle.model)
         self._lock = threading.Lock()
 
     @classmethod

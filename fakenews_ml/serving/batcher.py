@@ -21,7 +21,7 @@ import torch
 
 from fakenews_ml.bundle import LoadedBundle
 from fakenews_ml.config import PredictConfig
-from fakenews_ml.predict import Predictor, forward_model_for
+from fakenews_ml.predict import Predictor
 
 
 class _Job:
@@ -41,9 +41,8 @@ class BatchingPredictor:
         self.workers = max(1, workers)
         # A merged pass must stay within what the Predictor accepts in one call.
         self.merge_rows = max(1, min(merge_rows, config.max_batch))
-        if forward_model is None:
-            forward_model = forward_model_for(bundle) if config.trace else bundle.model
-        self._free = [Predictor(bundle, config, forward_model) for _ in range(self.workers)]
+        first = Predictor(bundle, config, forward_model)
+        self._free = [first, *(Predictor(bundle, config, first.forward_model) for _ in range(self.workers - 1))]
         self._pending: deque[_Job] = deque()
         self._lock = threading.Lock()
 
