@@ -191,7 +191,10 @@ def load_bundle(path: Path | str, verify: bool = True) -> LoadedBundle:
     if meta.get("blend"):
         if verify and sha256_file(path / LEXICAL_FILE) != meta.get("lexical_sha256"):
             raise BundleError(f"{path}: {LEXICAL_FILE} does not match the checksum in bundle.json (corrupt or tampered)")
-        lexical = LexicalModel.from_tensors(load_file(str(path / LEXICAL_FILE)))
+        try:
+            lexical = LexicalModel.from_tensors(load_file(str(path / LEXICAL_FILE)))
+        except ValueError as error:
+            raise BundleError(f"{path}: {LEXICAL_FILE}: {error}") from error
     return LoadedBundle(path, model, tokenizer, meta, read_json(path, "metrics"), read_json(path, "lineage"), lexical)
 
 

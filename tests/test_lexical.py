@@ -7,7 +7,7 @@ import pytest
 
 from fakenews_ml.bundle import LEXICAL_FILE, load_bundle
 from fakenews_ml.errors import BundleError
-from fakenews_ml.model.lexical import LexicalModel, blend, fit_blend, logit
+from fakenews_ml.model.lexical import LexicalModel, blend, fit_blend, logit, word_shapes
 from fakenews_ml.predict import Predictor
 from fakenews_ml.quantize import quantize_bundle
 
@@ -64,12 +64,63 @@ def test_a_tampered_lexical_file_is_refused(tiny_bundle_copy):
         load_bundle(tiny_bundle_copy)
 
 
-def test_fast_decision_equals_the_sparse_matrix_definition(tiny_frames):
+@pytest.mark.parametrize("scheme", [1, 2])
+def test_fast_decision_equals_the_sparse_matrix_definition(tiny_frames, scheme):
     from fakenews_ml.model.lexical import _counts, _tfidf
 
     train, test = tiny_frames["train"], tiny_frames["test"]
-    model = LexicalModel.fit(train["title"].tolist(), train["label"].to_numpy())
+    model = LexicalModel.fit(train["title"].tolist(), train["label"].to_numpy(), scheme=scheme)
     titles = test["title"].tolist() + ["!!!", "one"]  # with titles that share few n-grams with training
-    reference = np.asarray(_tfidf(_counts(titles), model.idf) @ model.coef, dtype=np.float64) + model.intercept
+    reference = np.asarray(_tfidf(_counts(titles, scheme), model.idf, scheme) @ model.coef, dtype=np.float64) + model.intercept
     np.testing.assert_allclose(model.decision(titles), reference, atol=1e-4)
     assert model.decision(["one"]).shape == (1,)
+
+
+def test_the_default_scheme_sees_case_that_the_lowercased_one_cannot():
+    words = ["senate", "budget", "vote", "star", "wedding", "report", "city", "council", "plan", "court", "rules", "school"]
+    rng = np.random.default_rng(0)
+    titles, labels = [], []
+    for i in range(200):
+        title = " ".join(rng.choice(words, 5))
+        fake = i % 2
+        titles.append(title.title() if fake else title.capitalize())  # same words; only the case differs
+        labels.append(fake)
+    labels = np.array(labels)
+    cased = LexicalModel.fit(titles[:150], labels[:150])
+    lowered = LexicalModel.fit(titles[:150], labels[:150], scheme=1)
+    accuracy = lambda model: ((model.decision(titles[150:]) > 0) == labels[150:]).mean()  # noqa: E731
+    assert cased.scheme == 2 and accuracy(cased) > 0.95
+    assert accuracy(lowered) < 0.75
+
+
+def test_word_shapes_name_each_words_case_and_neighbouring_pairs():
+    assert word_shapes("FBI Raids Trump's 2 homes") == ["X", "Xx", "Xx", "d", "x", "X_Xx", "Xx_Xx", "Xx_d", "d_x"]
+    assert word_shapes("") == []
+
+
+def test_weights_saved_before_schemes_had_numbers_load_as_the_lowercased_scheme(tiny_frames):
+    train, test = tiny_frames["train"], tiny_frames["test"]
+    old = LexicalModel.fit(train["title"].tolist(), train["label"].to_numpy(), scheme=1)
+    tensors = old.tensors()
+    del tensors["lexical.scheme"]
+    again = LexicalModel.from_tensors(tensors)
+    assert again.scheme == 1
+    np.testing.assert_allclose(again.decision(test["title"].tolist()), old.decision(test["title"].tolist()), rtol=1e-6)
+
+
+def test_lexical_weights_that_do_not_fit_their_scheme_are_refused(tiny_bundle_copy):
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from fakenews_ml.data.sources import sha256_file
+
+    path = tiny_bundle_copy / LEXICAL_FILE
+    tensors = load_file(str(path))
+    tensors["lexical.scheme"][0] = 1  # scheme 1 has no word-shape block: fewer features than these weights
+    save_file(tensors, str(path))
+    meta = json.loads((tiny_bundle_copy / "bundle.json").read_text())
+    meta["lexical_sha256"] = sha256_file(path)
+    (tiny_bundle_copy / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(BundleError, match="do not fit feature scheme 1"):
+        load_bundle(tiny_bundle_copy)

@@ -1,9 +1,11 @@
-"""The lexical half of the classifier: hashed word 1-2-gram + char 2-5-gram TF-IDF with logistic regression,
-blended with the transformer by a small logistic regression fitted on the validation split.
+"""The lexical half of the classifier: hashed TF-IDF n-grams with logistic regression, blended with the
+transformer by a small logistic regression fitted on the validation split.
 
 Why: on short headlines the two make different mistakes (surface style vs meaning); their blend is
-consistently better ranked (ROC-AUC) than either alone. Hashing keeps it vocabulary-free, so the whole
-component is four tensors stored in safetensors next to the transformer weights: nothing is pickled.
+consistently better ranked (ROC-AUC) than either alone. The encoder's tokenizer lowercases, so the lexical
+half keeps case (word and char n-grams as written, plus word shapes such as ``Xx Xx x``): Title Case and
+ALL CAPS are style the transformer cannot see. Hashing keeps it vocabulary-free, so the whole component is
+a few tensors stored in safetensors next to the transformer weights: nothing is pickled.
 """
 
 from __future__ import annotations
@@ -15,40 +17,72 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-WORD_FEATURES = 2**18
-CHAR_FEATURES = 2**19
 EPS = 1e-6
 MIN_DOCUMENT_FREQUENCY = 2
+WORD_FEATURES = 2**18
+CHAR_FEATURES = 2**19
+SHAPE_FEATURES = 2**12
+# Feature schemes by number, stored with the weights so that a bundle is always scored with the features it
+# was fitted on. 1: lowercased word 1-2-grams + char 2-5-grams (bundles from before case was kept);
+# 2: the same n-grams with case kept, plus word shapes and shape bigrams.
+SCHEME = 2
+
+
+def word_shapes(title: str) -> list[str]:
+    """Each word's case pattern (``X`` all caps, ``Xx`` capitalised, ``x`` lower, ``d`` digit, else its
+    first character) and each pair of neighbouring patterns."""
+    shapes = []
+    for word in title.split():
+        first = word[:1]
+        if len(word) > 1 and word.isupper():
+            shapes.append("X")
+        elif first.isupper():
+            shapes.append("Xx")
+        elif first.islower():
+            shapes.append("x")
+        else:
+            shapes.append("d" if first.isdigit() else first)
+    return shapes + [f"{left}_{right}" for left, right in zip(shapes, shapes[1:])]
 
 
 @functools.cache
-def _vectorizers():
+def _vectorizers(scheme: int = SCHEME) -> tuple:
+    """The feature blocks of a scheme, each L2-normalised on its own."""
     from sklearn.feature_extraction.text import HashingVectorizer
 
-    common = {"alternate_sign": False, "norm": None, "lowercase": True, "dtype": np.float32}
-    return (
+    if scheme not in (1, 2):
+        raise ValueError(f"unknown lexical feature scheme {scheme} (this code knows 1 and 2)")
+    common = {"alternate_sign": False, "norm": None, "dtype": np.float32, "lowercase": scheme == 1}
+    blocks = [
         HashingVectorizer(analyzer="word", ngram_range=(1, 2), n_features=WORD_FEATURES, token_pattern=r"(?u)\b\w+\b", **common),
         HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), n_features=CHAR_FEATURES, **common),
-    )
+    ]
+    if scheme == 2:
+        blocks.append(HashingVectorizer(analyzer=word_shapes, n_features=SHAPE_FEATURES, **common))
+    return tuple(blocks)
 
 
-def _counts(titles: Sequence[str]):
+def _offsets(scheme: int) -> np.ndarray:
+    return np.cumsum([0] + [block.n_features for block in _vectorizers(scheme)])
+
+
+def _counts(titles: Sequence[str], scheme: int = SCHEME):
     from scipy.sparse import hstack
 
-    word, char = _vectorizers()
-    counts = hstack([word.transform(titles), char.transform(titles)]).tocsr()
+    counts = hstack([block.transform(titles) for block in _vectorizers(scheme)]).tocsr()
     counts.data = 1.0 + np.log(counts.data)  # sublinear tf
     return counts
 
 
-def _tfidf(counts, idf: np.ndarray):
-    """TF-IDF with the word block and the char block L2-normalised separately, so that the many char
-    n-grams of a headline do not drown its few words."""
+def _tfidf(counts, idf: np.ndarray, scheme: int = SCHEME):
+    """TF-IDF with each block L2-normalised separately, so that the many char n-grams of a headline do not
+    drown its few words."""
     from scipy.sparse import hstack
     from sklearn.preprocessing import normalize
 
     weighted = counts.multiply(idf).tocsr()
-    return hstack([normalize(weighted[:, :WORD_FEATURES]), normalize(weighted[:, WORD_FEATURES:])]).tocsr()
+    offsets = _offsets(scheme)
+    return hstack([normalize(weighted[:, start:end]) for start, end in zip(offsets, offsets[1:])]).tocsr()
 
 
 @dataclass
@@ -56,25 +90,26 @@ class LexicalModel:
     idf: np.ndarray  # float32, one weight per hashed feature
     coef: np.ndarray  # float32, same length
     intercept: float
+    scheme: int = SCHEME
 
     @classmethod
-    def fit(cls, titles: Sequence[str], labels: np.ndarray, c: float = 2.0) -> "LexicalModel":
+    def fit(cls, titles: Sequence[str], labels: np.ndarray, c: float = 2.0, scheme: int = SCHEME) -> "LexicalModel":
         from sklearn.linear_model import LogisticRegression
 
-        counts = _counts(list(titles))
+        counts = _counts(list(titles), scheme)
         document_frequency = np.bincount(counts.indices, minlength=counts.shape[1])
         idf = (np.log((1 + counts.shape[0]) / (1 + document_frequency)) + 1.0).astype(np.float32)
         idf[document_frequency < MIN_DOCUMENT_FREQUENCY] = 0.0  # n-grams seen once only teach noise
         regression = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, solver="liblinear")
-        regression.fit(_tfidf(counts, idf), np.asarray(labels, dtype=np.int64))
-        return cls(idf, regression.coef_[0].astype(np.float32), float(regression.intercept_[0]))
+        regression.fit(_tfidf(counts, idf, scheme), np.asarray(labels, dtype=np.int64))
+        return cls(idf, regression.coef_[0].astype(np.float32), float(regression.intercept_[0]), scheme)
 
     def decision(self, titles: Sequence[str]) -> np.ndarray:
         """Log-odds of fake for each title: ``_tfidf(counts) @ coef`` computed block by block on the raw
         arrays, because the sparse-matrix calls cost most of the time on the few titles of a request."""
         titles = list(titles)
         scores = np.full(len(titles), self.intercept, dtype=np.float64)
-        for vectorizer, offset in zip(_vectorizers(), (0, WORD_FEATURES)):
+        for vectorizer, offset in zip(_vectorizers(self.scheme), _offsets(self.scheme)):
             counts = vectorizer.transform(titles)
             columns = counts.indices + offset
             weights = (1.0 + np.log(counts.data.astype(np.float64))) * self.idf[columns]
@@ -89,11 +124,16 @@ class LexicalModel:
             "lexical.idf": torch.from_numpy(self.idf),
             "lexical.coef": torch.from_numpy(self.coef),
             "lexical.intercept": torch.tensor([self.intercept], dtype=torch.float64),
+            "lexical.scheme": torch.tensor([self.scheme], dtype=torch.int64),
         }
 
     @classmethod
     def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> "LexicalModel":
-        return cls(tensors["lexical.idf"].numpy(), tensors["lexical.coef"].numpy(), float(tensors["lexical.intercept"]))
+        scheme = int(tensors["lexical.scheme"]) if "lexical.scheme" in tensors else 1  # saved before schemes had numbers
+        model = cls(tensors["lexical.idf"].numpy(), tensors["lexical.coef"].numpy(), float(tensors["lexical.intercept"]), scheme)
+        if model.idf.shape != model.coef.shape or len(model.idf) != _offsets(scheme)[-1]:
+            raise ValueError(f"lexical weights of {len(model.coef)} features do not fit feature scheme {scheme}")
+        return model
 
 
 def logit(probs: np.ndarray) -> np.ndarray:
