@@ -79,7 +79,7 @@ class TrainConfig(_Strict):
     seed: int = Field(42, description="Seed of initialisation, shuffling and dropout")
     num_threads: int | None = Field(None, ge=1, description="torch CPU threads; None = all cores")
     progress_bar: bool = Field(True, description="Show a training progress bar (in the run's stderr log)")
-    lexical_blend: bool = Field(True, description="Blend in a word+char TF-IDF logistic regression (weights fitted on val)")
+    lexical_blend: bool = Field(True, description="Blend in a TF-IDF logistic regression over case-kept word and char n-grams and word shapes (weights fitted on val)")
 
 
 class QuantizeConfig(_Strict):
