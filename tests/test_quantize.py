@@ -179,3 +179,35 @@ def test_saved_variants_predict_exactly_like_the_in_memory_quantized_model(quant
         served = Predictor(load_bundle(path / "variants" / variant))
         assert served.autocast == (torch.bfloat16 if variant == "bf16" else None)
         np.testing.assert_array_equal(predict_probs(served.bundle.model, split, pad, autocast_dtype=served.autocast), expected)
+
+
+def test_int8_weights_have_one_scale_per_output_channel(quantized):
+    from safetensors import safe_open
+
+    path, _, _ = quantized
+    with safe_open(str(path / "variants" / "int8" / WEIGHTS_FILE), "pt") as f:
+        values, scales = f.get_tensor("head.weight_int8"), f.get_tensor("head.weight_scale")
+        assert scales.shape == (values.shape[0],) and int(f.get_tensor("head.weight_axis")) == 0
+    head = load_bundle(path / "variants" / "int8").model.head.weight()
+    assert head.qscheme() == torch.per_channel_affine
+    torch.testing.assert_close(head.q_per_channel_scales().double(), scales)
+
+
+def test_int8_bundles_with_one_scale_per_tensor_still_load(quantized):
+    """Bundles quantized before per-channel scales carry one scale per weight: they load as they were."""
+    from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
+
+    from fakenews_ml.inference import predict_probs
+    from fakenews_ml.model.classifier import HeadlineClassifier
+    from fakenews_ml.model.weights import pack, unpack
+
+    path, _, split = quantized
+    base = load_bundle(path)
+    per_tensor = quantize_dynamic(base.model, {torch.nn.Linear: default_dynamic_qconfig}, dtype=torch.qint8)
+    tensors = pack(per_tensor, "int8")
+    assert not any(k.endswith(".weight_axis") for k in tensors) and tensors["head.weight_scale"].numel() == 1
+    skeleton = HeadlineClassifier.from_encoder_config(base.model.encoder.config, base.model_config)
+    reloaded = unpack(skeleton, tensors, "int8")
+    assert reloaded.head.weight().qscheme() == torch.per_tensor_affine
+    pad = base.tokenizer.pad_token_id
+    np.testing.assert_array_equal(predict_probs(reloaded, split, pad), predict_probs(per_tensor, split, pad))
