@@ -1,5 +1,6 @@
 """Training-step overhead of our Lightning setup against a minimal hand-written PyTorch loop: same model,
-same precision, same optimizer and schedule, the very same batches, in one run.
+same loss (``training_loss``, R-Drop as configured), same precision, same optimizer and schedule, the very
+same batches, in one run.
 
     python bench/training_overhead.py [--steps 60] [--warmup 10] [--batch-size 32] [--out ...]
 
@@ -26,7 +27,7 @@ from fakenews_ml.config import ModelConfig, TrainConfig  # noqa: E402
 from fakenews_ml.device import resolve_precision  # noqa: E402
 from fakenews_ml.model.classifier import HeadlineClassifier  # noqa: E402
 from fakenews_ml.model.datamodule import make_loader  # noqa: E402
-from fakenews_ml.model.lightning_module import ClassifierModule, balanced_class_weights  # noqa: E402
+from fakenews_ml.model.lightning_module import ClassifierModule, balanced_class_weights, training_loss  # noqa: E402
 from fakenews_ml.train import load_tokenizer, tokenize_splits  # noqa: E402
 
 
@@ -55,7 +56,7 @@ def hand_loop(batches, model, weights, config, precision, warmup) -> float:
         if i == warmup:
             started = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-            loss = loss_fn(model(batch["input_ids"], batch["attention_mask"]), batch["labels"])
+            loss = training_loss(model, batch, loss_fn, config.rdrop_alpha)
         loss.backward()
         optimizer.step()
         scheduler.step()

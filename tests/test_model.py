@@ -12,7 +12,7 @@ from fakenews_ml.config import ModelConfig, TrainConfig
 from fakenews_ml.data.tokenize import TokenizedSplit
 from fakenews_ml.model.classifier import HeadlineClassifier
 from fakenews_ml.model.datamodule import BucketBatchSampler, NewsDataModule, PadCollator
-from fakenews_ml.model.lightning_module import ClassifierModule, balanced_class_weights
+from fakenews_ml.model.lightning_module import ClassifierModule, balanced_class_weights, training_loss
 
 
 def _batch(tokenizer, titles, max_length=32):
@@ -202,6 +202,40 @@ def test_training_step_uses_class_weights(tiny_model_config):
     module = ClassifierModule(model, TrainConfig(), balanced_class_weights([30, 10]))
     torch.testing.assert_close(module.loss.weight, torch.tensor([40 / 60, 40 / 20]))
     assert ClassifierModule(model, TrainConfig()).loss.weight is None
+
+
+def _labelled_batch(tokenizer):
+    ids, mask = _batch(tokenizer, ["budget vote passes", "celebrity secretly married", "x", "a rather longer headline"])
+    return {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([0, 1, 1, 0])}
+
+
+def test_rdrop_off_is_plain_cross_entropy(tiny_model_config, tiny_tokenizer):
+    model = HeadlineClassifier.from_pretrained(tiny_model_config).eval()
+    batch, loss_fn = _labelled_batch(tiny_tokenizer), torch.nn.CrossEntropyLoss()
+    plain = loss_fn(model(batch["input_ids"], batch["attention_mask"]), batch["labels"])
+    torch.testing.assert_close(training_loss(model, batch, loss_fn, 0.0), plain)
+    # without dropout both passes agree: the KL term vanishes and only the cross-entropy is left
+    torch.testing.assert_close(training_loss(model, batch, loss_fn, 5.0), plain)
+
+
+def test_rdrop_adds_a_positive_kl_term_between_two_dropout_passes(tiny_model_config, tiny_tokenizer):
+    model = HeadlineClassifier.from_pretrained(tiny_model_config.model_copy(update={"dropout": 0.3})).train()
+    batch, loss_fn = _labelled_batch(tiny_tokenizer), torch.nn.CrossEntropyLoss()
+    losses = {}
+    for alpha in (1.0, 3.0):
+        torch.manual_seed(7)  # the same dropout masks for both weights
+        losses[alpha] = training_loss(model, batch, loss_fn, alpha)
+    kl = (losses[3.0] - losses[1.0]) / 2
+    assert kl > 1e-6
+    torch.manual_seed(7)
+    first, second = model(batch["input_ids"].repeat(2, 1), batch["attention_mask"].repeat(2, 1)).chunk(2)
+    assert not torch.allclose(first, second)  # each copy of a row gets its own dropout mask
+    cross_entropy = 0.5 * (loss_fn(first, batch["labels"]) + loss_fn(second, batch["labels"]))
+    torch.testing.assert_close(losses[1.0] - kl, cross_entropy)
+    losses[3.0].backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.head.parameters())
+    with pytest.raises(ValueError):
+        TrainConfig(rdrop_alpha=-0.5)
 
 
 def test_datamodule_class_counts(tiny_frames, tiny_tokenizer):
