@@ -103,7 +103,8 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await _drain(receive)
+                if message.get("more_body", False):  # past the last chunk, receive() would wait forever
+                    await _drain(receive)
                 return await _send_error(send, 413, self._message(size, streamed=True))
             chunks.append(chunk)
             if not message.get("more_body", False):
