@@ -68,7 +68,7 @@ class TrainConfig(_Strict):
     head_learning_rate: float = Field(1e-3, gt=0, description="AdamW peak learning rate of the classification head")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not on biases and LayerNorm)")
     warmup_ratio: float = Field(0.06, ge=0, lt=1, description="Share of steps with linear warm-up, then linear decay")
-    rdrop_alpha: float = Field(1.0, ge=0, description="R-Drop: weight of the KL term between two dropout passes of each row (0 = plain cross-entropy, one pass)")
+    rdrop_alpha: float = Field(3.0, ge=0, description="R-Drop: weight of the KL term between two dropout passes of each row (0 = plain cross-entropy, one pass)")
     class_weighting: Literal["balanced", "none"] = Field("balanced", description="Loss weights inverse to class frequency, or none")
     precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"] = Field(
         "auto", description="auto = bf16-mixed on CUDA and on CPUs with bf16 support, else 32-true"

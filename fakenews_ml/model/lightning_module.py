@@ -24,7 +24,8 @@ def training_loss(model: nn.Module, batch: dict, loss_fn: nn.Module, rdrop_alpha
     """Cross-entropy on ``batch``. With R-Drop (``rdrop_alpha`` > 0; Liang et al. 2021) every row passes
     twice, in one doubled batch under independent dropout masks, and a symmetric KL term weighted by
     ``rdrop_alpha`` pulls the two predictions together: a regulariser against over-fitting the small
-    train split (val ROC-AUC 0.901 -> 0.905 on FakeNewsNet, for about 1.6x the time per step)."""
+    train split (with alpha 3, transformer val ROC-AUC 0.901 -> 0.908 on FakeNewsNet, for about 1.6x the time
+    per step)."""
     labels = batch["labels"]
     if rdrop_alpha <= 0:
         return loss_fn(model(batch["input_ids"], batch["attention_mask"]), labels)
