@@ -29,8 +29,7 @@ def training_loss(model: nn.Module, batch: dict, loss_fn: nn.Module, rdrop_alpha
     labels = batch["labels"]
     if rdrop_alpha <= 0:
         return loss_fn(model(batch["input_ids"], batch["attention_mask"]), labels)
-    logits = model(batch["input_ids"].repeat(2, 1), batch["attention_mask"].repeat(2, 1)).float()
-    first, second = logits.chunk(2)
+    first, second = model(batch["input_ids"].repeat(2, 1), batch["attention_mask"].repeat(2, 1)).chunk(2)
     cross_entropy = 0.5 * (loss_fn(first, labels) + loss_fn(second, labels))
     log_p, log_q = first.log_softmax(-1), second.log_softmax(-1)
     kl = 0.5 * (
