@@ -26,7 +26,7 @@ from fakenews_ml.inference import predict_probs
 from fakenews_ml.model.classifier import HeadlineClassifier
 from fakenews_ml.model.datamodule import NewsDataModule
 from fakenews_ml.model.encoder import encoder_label, resolve_encoder
-from fakenews_ml.model.lexical import LexicalModel, blend, fit_blend
+from fakenews_ml.model.lexical import blend, cross_fit, fit_blend
 from fakenews_ml.model.lightning_module import ClassifierModule, balanced_class_weights
 from fakenews_ml.settings import home_path
 
@@ -87,7 +87,7 @@ def train_model(
 ) -> TrainResult:
     """Fit on ``train``, early-stop and checkpoint on ``val``, evaluate on ``test``, write the bundle
     (with ``heldout``, the frozen test rows, as ``heldout_test.csv`` when given). With ``titles`` (each
-    split's headlines, in the tokenized rows' order) the lexical model is fitted on train and blended in."""
+    split's headlines, in the tokenized rows' order) the lexical model is fitted and blended in."""
     started = time.perf_counter()
     L.seed_everything(train_config.seed, workers=True, verbose=False)
     if train_config.num_threads:
@@ -172,15 +172,16 @@ def train_model(
 
 
 def _blend_in_lexical(tokenized: dict[str, TokenizedSplit], titles: dict[str, list[str]], probs: dict[str, np.ndarray]):
-    """Fit the TF-IDF model on train, the blend on val; returns it with the blended probabilities and
+    """Fit the TF-IDF model on train + val (cross-fitted, so its val scores are out-of-fold), the blend on
+    val; returns it with the blended probabilities and
     each half's ROC-AUC (so the metrics show what the blend adds)."""
     from sklearn.metrics import roc_auc_score
 
     for name, split in tokenized.items():
         if len(titles[name]) != len(split):
             raise ValueError(f"{name}: {len(titles[name])} titles for {len(split)} tokenized rows")
-    lexical = LexicalModel.fit(titles["train"], tokenized["train"].labels)
-    lexical_logits = {name: lexical.decision(titles[name]) for name in probs}
+    lexical, val_logits = cross_fit(titles["train"], tokenized["train"].labels, titles["val"], tokenized["val"].labels)
+    lexical_logits = {name: val_logits if name == "val" else lexical.decision(titles[name]) for name in probs}
     weights = fit_blend(probs["val"], lexical_logits["val"], tokenized["val"].labels)
     blended = {name: blend(probs[name], lexical_logits[name], weights) for name in probs}
     components = {

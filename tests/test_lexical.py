@@ -7,7 +7,7 @@ import pytest
 
 from fakenews_ml.bundle import LEXICAL_FILE, load_bundle
 from fakenews_ml.errors import BundleError
-from fakenews_ml.model.lexical import LexicalModel, blend, fit_blend, logit, word_shapes
+from fakenews_ml.model.lexical import CROSS_FIT_FOLDS, LexicalModel, blend, cross_fit, fit_blend, logit, word_shapes
 from fakenews_ml.predict import Predictor
 from fakenews_ml.quantize import quantize_bundle
 
@@ -20,6 +20,32 @@ def test_lexical_model_learns_surface_style_and_round_trips_through_tensors(tiny
     assert fake.mean() > real.mean()  # the synthetic fakes carry clickbait words
     again = LexicalModel.from_tensors(model.tensors())
     np.testing.assert_allclose(again.decision(test["title"].tolist()), scores, rtol=1e-6)
+
+
+def test_cross_fit_serves_a_train_plus_val_model_and_scores_val_out_of_fold(tiny_frames):
+    from sklearn.model_selection import StratifiedKFold
+
+    train, val = tiny_frames["train"], tiny_frames["val"]
+    titles, labels = val["title"].tolist(), val["label"].to_numpy()
+    model, val_scores = cross_fit(train["title"].tolist(), train["label"].to_numpy(), titles, labels)
+    everything = LexicalModel.fit(train["title"].tolist() + titles, np.concatenate([train["label"].to_numpy(), labels]))
+    np.testing.assert_allclose(model.decision(titles), everything.decision(titles), rtol=1e-6)
+    # each val row is scored by a model that never saw it: the one fitted on train and the other folds
+    folds = StratifiedKFold(CROSS_FIT_FOLDS, shuffle=True, random_state=0).split(titles, labels)
+    for fitted, scored in folds:
+        without = LexicalModel.fit(train["title"].tolist() + [titles[i] for i in fitted], np.concatenate([train["label"].to_numpy(), labels[fitted]]))
+        np.testing.assert_allclose(val_scores[scored], without.decision([titles[i] for i in scored]), rtol=1e-6)
+    assert not np.allclose(val_scores, model.decision(titles))
+
+
+def test_cross_fit_falls_back_to_train_only_when_val_has_too_few_of_a_class(tiny_frames):
+    train, val = tiny_frames["train"], tiny_frames["val"]
+    one_fake = val[val["label"] == 0].head(10).index.tolist() + val[val["label"] == 1].head(1).index.tolist()
+    titles, labels = val.loc[one_fake, "title"].tolist(), val.loc[one_fake, "label"].to_numpy()
+    model, val_scores = cross_fit(train["title"].tolist(), train["label"].to_numpy(), titles, labels)
+    train_only = LexicalModel.fit(train["title"].tolist(), train["label"].to_numpy())
+    np.testing.assert_allclose(val_scores, train_only.decision(titles), rtol=1e-6)
+    np.testing.assert_allclose(model.coef, train_only.coef)
 
 
 def test_blend_weights_follow_the_more_informative_input():

@@ -26,6 +26,8 @@ SHAPE_FEATURES = 2**12
 # was fitted on. 1: lowercased word 1-2-grams + char 2-5-grams (bundles from before case was kept);
 # 2: the same n-grams with case kept, plus word shapes and shape bigrams.
 SCHEME = 2
+CROSS_FIT_FOLDS = 5
+INVERSE_REGULARISATION = 2.0  # logistic regression C
 
 
 def word_shapes(title: str) -> list[str]:
@@ -93,10 +95,13 @@ class LexicalModel:
     scheme: int = SCHEME
 
     @classmethod
-    def fit(cls, titles: Sequence[str], labels: np.ndarray, c: float = 2.0, scheme: int = SCHEME) -> "LexicalModel":
+    def fit(cls, titles: Sequence[str], labels: np.ndarray, c: float = INVERSE_REGULARISATION, scheme: int = SCHEME) -> "LexicalModel":
+        return cls._fit_counts(_counts(list(titles), scheme), labels, c, scheme)
+
+    @classmethod
+    def _fit_counts(cls, counts, labels: np.ndarray, c: float = INVERSE_REGULARISATION, scheme: int = SCHEME) -> "LexicalModel":
         from sklearn.linear_model import LogisticRegression
 
-        counts = _counts(list(titles), scheme)
         document_frequency = np.bincount(counts.indices, minlength=counts.shape[1])
         idf = (np.log((1 + counts.shape[0]) / (1 + document_frequency)) + 1.0).astype(np.float32)
         idf[document_frequency < MIN_DOCUMENT_FREQUENCY] = 0.0  # n-grams seen once only teach noise
@@ -134,6 +139,31 @@ class LexicalModel:
         if model.idf.shape != model.coef.shape or len(model.idf) != _offsets(scheme)[-1]:
             raise ValueError(f"lexical weights of {len(model.coef)} features do not fit feature scheme {scheme}")
         return model
+
+
+def cross_fit(
+    train_titles: Sequence[str], train_labels: np.ndarray, val_titles: Sequence[str], val_labels: np.ndarray, folds: int = CROSS_FIT_FOLDS
+) -> tuple[LexicalModel, np.ndarray]:
+    """The model fitted on train + val, and out-of-fold log-odds for val: each val fold is scored by a model
+    fitted on train and the other folds. So the blend is weighed on val scores no model has seen, while the
+    served model learns from every labelled row outside test (on FakeNewsNet: lexical val ROC-AUC 0.888 ->
+    0.892, blend 0.9126 -> 0.9140). With too few val rows of a class to fold, it is fitted on train only."""
+    from scipy.sparse import vstack
+    from sklearn.model_selection import StratifiedKFold
+
+    val_titles = list(val_titles)
+    train_labels, val_labels = np.asarray(train_labels, dtype=np.int64), np.asarray(val_labels, dtype=np.int64)
+    folds = min(folds, int(np.bincount(val_labels, minlength=2).min()))
+    if folds < 2:
+        model = LexicalModel.fit(train_titles, train_labels)
+        return model, model.decision(val_titles)
+    train_counts, val_counts = _counts(list(train_titles)), _counts(list(val_titles))
+    out_of_fold = np.zeros(len(val_labels))
+    for fitted, scored in StratifiedKFold(folds, shuffle=True, random_state=0).split(val_counts, val_labels):
+        model = LexicalModel._fit_counts(vstack([train_counts, val_counts[fitted]]).tocsr(), np.concatenate([train_labels, val_labels[fitted]]))
+        out_of_fold[scored] = model.decision([val_titles[i] for i in scored])
+    model = LexicalModel._fit_counts(vstack([train_counts, val_counts]).tocsr(), np.concatenate([train_labels, val_labels]))
+    return model, out_of_fold
 
 
 def logit(probs: np.ndarray) -> np.ndarray:
