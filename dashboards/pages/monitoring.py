@@ -81,7 +81,7 @@ def traffic_section(threshold: float | None) -> None:
     st.altair_chart(chart.properties(height=220), width="stretch")
 
 
-def drift_section() -> None:
+def drift_section(champion_version: str | None) -> None:
     st.subheader("Drift")
     history = data.drift_table(data.home_key())
     if history.empty:
@@ -91,7 +91,13 @@ def drift_section() -> None:
     latest = history.iloc[-1]
     summary = data.drift_summary(data.home_key(), latest["partition"]) or {}
     reasons = "; ".join(summary.get("reasons") or [])
-    if bool(latest["drifted"]):
+    compared_with = latest["model_version"]
+    if bool(latest["drifted"]) and champion_version and compared_with and compared_with != champion_version:
+        # the usual end of a drift episode: the retrain it triggered was promoted after this report
+        st.warning(f"**Drift check failed** for {latest['partition']} against the reference of model {compared_with}: "
+                   f"{components.md_escape(reasons or 'drift above threshold')}. Model {champion_version} serves since then; "
+                   "the next report compares traffic with its reference.", icon=":material/published_with_changes:")
+    elif bool(latest["drifted"]):
         st.error(f"**Drift check failed** for {latest['partition']}: {components.md_escape(reasons or 'drift above threshold')}. "
                  "The drift sensor requests a retraining (after its cooldown).", icon=":material/crisis_alert:")
     else:
@@ -165,7 +171,7 @@ def main() -> None:
     except Exception:  # noqa: BLE001 - the page is about the log; Predict reports a broken champion
         champion = None
     traffic_section(champion["threshold"] if champion else None)
-    drift_section()
+    drift_section(champion["version"] if champion else None)
 
 
 components.guard(main)

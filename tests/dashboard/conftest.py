@@ -93,7 +93,7 @@ def _log_traffic(champion_version: str) -> dict:
     return {"n": len(rows), "ids": ids}
 
 
-def _drift_reports() -> dict:
+def _drift_reports(model_version: str) -> dict:
     from fakenews_ml.config import DriftConfig
     from fakenews_ml.monitoring.drift import compute_drift
     from fakenews_ml.monitoring.drift_store import report_dir
@@ -109,7 +109,7 @@ def _drift_reports() -> dict:
         prob = rng.beta(5, 2, n) if shifted else rng.beta(2, 5, n)
         emb = rng.normal(0.8 if shifted else 0.0, 1.0, (n, 8))
         features = feature_frame(titles, prob, (prob >= 0.5).astype(int), emb)
-        features.attrs["model_version"] = "synthetic"
+        features.attrs["model_version"] = model_version
         return features
 
     # loose per-feature thresholds: 60-row windows are noisy, and the calm day must pass
@@ -143,7 +143,7 @@ def dashboard_home(tmp_path_factory, news_frame_factory, tiny_encoder_dir):
         promote(champion, reason="test: first champion")
         version = read_meta(champion)["version"]
         traffic = _log_traffic(version)
-        drift = _drift_reports()
+        drift = _drift_reports(version)
     return {"home": home, "champion": champion, "challenger": challenger, "version": version,
             "challenger_version": read_meta(challenger)["version"], "traffic": traffic, "drift": drift}
 

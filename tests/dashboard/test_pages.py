@@ -224,6 +224,22 @@ def test_monitoring_shows_traffic_charts_drift_status_and_the_report(dashboard_h
     assert at.get("iframe")
 
 
+def test_after_a_promotion_the_last_drift_failure_is_shown_as_answered(dashboard_home):
+    from fakenews_ml.registry import promote
+
+    drifted_day = dashboard_home["drift"]["days"]["drifted"]
+    promote(dashboard_home["challenger"], reason="test: retrained after drift")
+    try:
+        at = open_page("monitoring")
+        assert not any("Drift check failed" in e.value for e in at.error)
+        notes = [w.value for w in at.warning if "Drift check failed" in w.value]
+        assert notes and drifted_day in notes[0]
+        assert f"reference of model {dashboard_home['version']}" in notes[0]
+        assert f"Model {dashboard_home['challenger_version']} serves since then" in notes[0]
+    finally:
+        promote(dashboard_home["champion"], reason="test: champion restored")
+
+
 def test_monitoring_time_range_switches(dashboard_home):
     at = open_page("monitoring")
     at.button_group(key="range").set_value("Last hour").run()
