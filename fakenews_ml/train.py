@@ -173,8 +173,8 @@ def train_model(
 
 def _blend_in_lexical(tokenized: dict[str, TokenizedSplit], titles: dict[str, list[str]], probs: dict[str, np.ndarray]):
     """Fit the TF-IDF model on train + val (cross-fitted, so its val scores are out-of-fold), the blend on
-    val; returns it with the blended probabilities and
-    each half's ROC-AUC (so the metrics show what the blend adds)."""
+    val; returns it with the blended probabilities and each half's ROC-AUC (so the metrics show what the
+    blend adds)."""
     from sklearn.metrics import roc_auc_score
 
     for name, split in tokenized.items():
