@@ -90,7 +90,7 @@ def test_a_tampered_lexical_file_is_refused(tiny_bundle_copy):
         load_bundle(tiny_bundle_copy)
 
 
-@pytest.mark.parametrize("scheme", [1, 2])
+@pytest.mark.parametrize("scheme", [1, 2, 3])
 def test_fast_decision_equals_the_sparse_matrix_definition(tiny_frames, scheme):
     from fakenews_ml.model.lexical import _counts, _tfidf
 
@@ -115,8 +115,27 @@ def test_the_default_scheme_sees_case_that_the_lowercased_one_cannot():
     cased = LexicalModel.fit(titles[:150], labels[:150])
     lowered = LexicalModel.fit(titles[:150], labels[:150], scheme=1)
     accuracy = lambda model: ((model.decision(titles[150:]) > 0) == labels[150:]).mean()  # noqa: E731
-    assert cased.scheme == 2 and accuracy(cased) > 0.95
+    assert cased.scheme == 3 and accuracy(cased) > 0.95
     assert accuracy(lowered) < 0.75
+
+
+def test_the_default_scheme_knows_a_word_in_any_case():
+    """Scheme 2 keeps case only: a word learnt as "Zorblax" is a stranger as "ZORBLAX". Scheme 3 adds the
+    lowercased words, so it carries over."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(1)
+    words = ["senate", "budget", "vote", "star", "wedding", "report", "city", "council", "plan", "court"]
+
+    def titles(fake_word: str, real_word: str, n: int) -> tuple[list[str], np.ndarray]:
+        labels = np.arange(n) % 2
+        return [" ".join(rng.choice(words, 4)) + " " + (fake_word if fake else real_word) for fake in labels], labels
+
+    train_titles, train_labels = titles("Zorblax", "Today", 200)
+    test_titles, test_labels = titles("ZORBLAX", "TODAY", 100)
+    auc = lambda model: roc_auc_score(test_labels, model.decision(test_titles))  # noqa: E731
+    assert auc(LexicalModel.fit(train_titles, train_labels)) > 0.99
+    assert auc(LexicalModel.fit(train_titles, train_labels, scheme=2)) < 0.85
 
 
 def test_word_shapes_name_each_words_case_and_neighbouring_pairs():

@@ -24,8 +24,9 @@ CHAR_FEATURES = 2**19
 SHAPE_FEATURES = 2**12
 # Feature schemes by number, stored with the weights so that a bundle is always scored with the features it
 # was fitted on. 1: lowercased word 1-2-grams + char 2-5-grams (bundles from before case was kept);
-# 2: the same n-grams with case kept, plus word shapes and shape bigrams.
-SCHEME = 2
+# 2: the same n-grams with case kept, plus word shapes and shape bigrams; 3: scheme 2 plus lowercased word
+# 1-2-grams, so that "Trump", "TRUMP" and "trump" also count as one word.
+SCHEME = 3
 CROSS_FIT_FOLDS = 5
 INVERSE_REGULARISATION = 2.0  # logistic regression C
 
@@ -52,15 +53,18 @@ def _vectorizers(scheme: int = SCHEME) -> tuple:
     """The feature blocks of a scheme, each L2-normalised on its own."""
     from sklearn.feature_extraction.text import HashingVectorizer
 
-    if scheme not in (1, 2):
-        raise ValueError(f"unknown lexical feature scheme {scheme} (this code knows 1 and 2)")
-    common = {"alternate_sign": False, "norm": None, "dtype": np.float32, "lowercase": scheme == 1}
-    blocks = [
-        HashingVectorizer(analyzer="word", ngram_range=(1, 2), n_features=WORD_FEATURES, token_pattern=r"(?u)\b\w+\b", **common),
-        HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), n_features=CHAR_FEATURES, **common),
-    ]
-    if scheme == 2:
-        blocks.append(HashingVectorizer(analyzer=word_shapes, n_features=SHAPE_FEATURES, **common))
+    if scheme not in (1, 2, 3):
+        raise ValueError(f"unknown lexical feature scheme {scheme} (this code knows 1, 2 and 3)")
+    common = {"alternate_sign": False, "norm": None, "dtype": np.float32}
+
+    def words(lowercase: bool):
+        return HashingVectorizer(analyzer="word", ngram_range=(1, 2), n_features=WORD_FEATURES, token_pattern=r"(?u)\b\w+\b", lowercase=lowercase, **common)
+
+    blocks = [words(scheme == 1), HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), n_features=CHAR_FEATURES, lowercase=scheme == 1, **common)]
+    if scheme >= 2:
+        blocks.append(HashingVectorizer(analyzer=word_shapes, n_features=SHAPE_FEATURES, lowercase=False, **common))
+    if scheme >= 3:
+        blocks.append(words(lowercase=True))
     return tuple(blocks)
 
 
