@@ -4,7 +4,8 @@ transformer by a small logistic regression fitted on the validation split.
 Why: on short headlines the two make different mistakes (surface style vs meaning); their blend is
 consistently better ranked (ROC-AUC) than either alone. The encoder's tokenizer lowercases, so the lexical
 half keeps case (word and char n-grams as written, plus word shapes such as ``Xx Xx x``): Title Case and
-ALL CAPS are style the transformer cannot see. Hashing keeps it vocabulary-free, so the whole component is
+ALL CAPS are style the transformer cannot see. Lowercased words are counted too, so that a word learnt in
+one case is still known in another. Hashing keeps it vocabulary-free, so the whole component is
 a few tensors stored in safetensors next to the transformer weights: nothing is pickled.
 """
 
