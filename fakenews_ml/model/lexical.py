@@ -163,12 +163,14 @@ def cross_fit(
         model = LexicalModel.fit(train_titles, train_labels)
         return model, model.decision(val_titles)
     train_counts, val_counts = _counts(list(train_titles)), _counts(list(val_titles))
+
+    def fit_with(val_rows: np.ndarray) -> LexicalModel:
+        return LexicalModel._fit_counts(vstack([train_counts, val_counts[val_rows]]).tocsr(), np.concatenate([train_labels, val_labels[val_rows]]))
+
     out_of_fold = np.zeros(len(val_labels))
     for fitted, scored in StratifiedKFold(folds, shuffle=True, random_state=0).split(val_counts, val_labels):
-        model = LexicalModel._fit_counts(vstack([train_counts, val_counts[fitted]]).tocsr(), np.concatenate([train_labels, val_labels[fitted]]))
-        out_of_fold[scored] = model.decision([val_titles[i] for i in scored])
-    model = LexicalModel._fit_counts(vstack([train_counts, val_counts]).tocsr(), np.concatenate([train_labels, val_labels]))
-    return model, out_of_fold
+        out_of_fold[scored] = fit_with(fitted).decision([val_titles[i] for i in scored])
+    return fit_with(np.arange(len(val_labels))), out_of_fold
 
 
 def logit(probs: np.ndarray) -> np.ndarray:
