@@ -1,10 +1,11 @@
 """Quality across several random splits: how much of a single test split's score is the split's luck.
 
-    python bench/quality_splits.py --seeds 1,2,3 [--out bench/results/quality_splits.json]
+    python bench/quality_splits.py --seeds 1,2,3 [--epochs N] [--out bench/results/quality_splits.json]
 
 For each data seed: the default training config on the full fakenewsnet_titles.csv, split with that seed,
 scored (fp32 blend, threshold tuned on val) on its own test split, next to the issue's TF-IDF baseline
-trained on the same train split (threshold tuned on the same val split). One default training run per seed.
+trained on the same train split (threshold tuned on the same val split). One default training run per seed
+(``--epochs`` overrides the one setting, to test a change of it across splits).
 """
 
 from __future__ import annotations
@@ -29,12 +30,15 @@ from fakenews_ml.pipeline import prepare_data, train_from_sources  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--epochs", type=int, help="training epochs instead of the default config's")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     rows = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         config = PipelineConfig(data=DataConfig(sources=[str(FAKENEWSNET)], seed=seed))
         config.train.progress_bar = False
+        if args.epochs:
+            config.train.epochs = args.epochs
         frames = prepare_data(config.data, config.validation, progress=False).splits.frames
         baseline = tfidf_baseline(frames["train"], frames["test"], frames["val"])
         started = time.perf_counter()
