@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -68,6 +69,18 @@ class LocalHTTPServer:
 
     def hits(self, name: str) -> int:
         return sum(1 for path in self.requests if path.split("?")[0] == f"/{name}")
+
+
+@pytest.fixture(scope="session")
+def port_finder():
+    """A function returning a free TCP port on 127.0.0.1 (for servers a test starts)."""
+
+    def free_port() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+
+    return free_port
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -110,12 +109,6 @@ def test_headless_materialize_twice_on_a_real_sample(tmp_path, datasets_dir, tin
         assert tags["dagster/code_version"] == "1"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _stop_group(process: subprocess.Popen) -> None:
     """SIGTERM to the process group we started (dagster dev and its webserver, daemon, code server)."""
     for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
@@ -158,8 +151,8 @@ def _query_when_ready(process: subprocess.Popen, port: int, log_path: Path, time
 
 
 @pytest.mark.slow
-def test_dagster_dev_serves_the_graph_over_graphql(tmp_path):
-    port = _free_port()
+def test_dagster_dev_serves_the_graph_over_graphql(tmp_path, port_finder):
+    port = port_finder()
     log_path = tmp_path / "dagster_dev.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(

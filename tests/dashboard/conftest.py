@@ -12,7 +12,6 @@ the tests can check that neither reaches a page.
 from __future__ import annotations
 
 import os
-import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,12 +23,6 @@ SECRET_DIR = "/srv/private-data/team-secret"
 SIGNED_QUERY = "X-Goog-Signature=deadbeef"
 WANDB_URL = "https://wandb.ai/newsroom/fakenews/runs/abc123"
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _train_champion(encoder: Path, models: Path, work: Path, make_news_frame) -> Path:
@@ -157,9 +150,9 @@ def fakenews_home(dashboard_home, monkeypatch) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def no_dagster(monkeypatch):
+def no_dagster(monkeypatch, port_finder):
     """No test talks to a Dagster webserver by accident: a closed local port unless a test says otherwise."""
-    monkeypatch.setenv("DAGSTER_WEBSERVER_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("DAGSTER_WEBSERVER_URL", f"http://127.0.0.1:{port_finder()}")
     for name in PROXY_VARS:
         monkeypatch.delenv(name, raising=False)
 

@@ -17,7 +17,7 @@ from dashboards.dagster_client import (
 from dashboards.data import encoder_name, source_label
 from dashboards.inputs import InputProblem, Limits, check_headline, read_upload
 
-from .conftest import APP, free_port
+from .conftest import APP
 
 
 def test_headline_limits_reject_rather_than_truncate():
@@ -64,8 +64,8 @@ def test_graphql_documents_match_dagsters_schema():
         assert validate(schema, parse(document)) == []
 
 
-def test_dagster_client_reports_unreachable_quickly_and_never_raises():
-    client = DagsterClient(f"http://127.0.0.1:{free_port()}")
+def test_dagster_client_reports_unreachable_quickly_and_never_raises(port_finder):
+    client = DagsterClient(f"http://127.0.0.1:{port_finder()}")
     started = time.monotonic()
     info = client.overview()
     assert time.monotonic() - started < 5

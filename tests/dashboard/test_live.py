@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 from dashboards.dagster_client import DagsterClient
 from fakenews_ml.monitoring.prediction_log import PredictionLog
 
-from .conftest import APP, SECRET_DIR, SIGNED_QUERY, app_env, free_port
+from .conftest import APP, SECRET_DIR, SIGNED_QUERY, app_env
 
 pytestmark = pytest.mark.slow
 
@@ -60,13 +60,13 @@ def tail(path: Path, n: int = 40) -> str:
 
 
 @pytest.fixture(scope="module")
-def dagster_url(tmp_path_factory):
+def dagster_url(tmp_path_factory, port_finder):
     """``dagster dev`` on the stand-in definitions, with a throwaway DAGSTER_HOME; its URL."""
     root = tmp_path_factory.mktemp("dagster")
     home = root / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    port = free_port()
+    port = port_finder()
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     env.update(DAGSTER_HOME=str(home), DAGSTER_TELEMETRY_DISABLED="1", NO_PROXY="127.0.0.1,localhost")
     log = root / "dagster.log"
@@ -134,8 +134,8 @@ def test_pipeline_page_launches_the_retrain_job_and_shows_its_results(dagster_ur
 
 
 @pytest.fixture
-def streamlit_server(dashboard_home, dagster_url, tmp_path):
-    port = free_port()
+def streamlit_server(dashboard_home, dagster_url, tmp_path, port_finder):
+    port = port_finder()
     log = tmp_path / "streamlit.log"
     env = app_env(dashboard_home["home"], DAGSTER_WEBSERVER_URL=dagster_url, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     with open(log, "w") as out:

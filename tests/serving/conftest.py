@@ -64,12 +64,6 @@ def _no_proxy_for_localhost():
     mp.undo()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @dataclass
 class LiveServer:
     """A uvicorn server in a thread of this process (real HTTP on 127.0.0.1; the app is inspectable)."""
@@ -139,6 +133,3 @@ def labelled_csv():
     return synthetic_labelled_csv
 
 
-@pytest.fixture(scope="session")
-def port_finder():
-    return free_port
