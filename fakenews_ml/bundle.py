@@ -38,6 +38,8 @@ from fakenews_ml.model.lexical import LexicalModel
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 LEXICAL_FILE = "lexical.safetensors"
+HELDOUT_TABLE = "heldout_test"  # the frozen test rows the bundle was scored on
+CALIBRATION_TABLE = "calibration_titles"  # a sample of train titles, for int8 smoothing
 REQUIRED = (WEIGHTS_FILE, "bundle.json", "encoder/config.json", "tokenizer")
 
 

@@ -138,11 +138,10 @@ def _add_quantize(sub) -> None:
 
 
 def _cmd_quantize(args) -> int:
-    from fakenews_ml.bundle import read_meta
+    from fakenews_ml.bundle import HELDOUT_TABLE, read_meta
     from fakenews_ml.config import QuantizeConfig
     from fakenews_ml.data.readers import read_news_file, read_sources
     from fakenews_ml.quantize import quantize_bundle
-    from fakenews_ml.train import HELDOUT_TABLE
 
     read_meta(args.model)  # a clear error for a missing or incomplete bundle, before anything else
     heldout = args.model / f"{HELDOUT_TABLE}.csv"

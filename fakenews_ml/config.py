@@ -87,6 +87,10 @@ class QuantizeConfig(_Strict):
     variants: list[Literal["int8", "bf16"]] = Field(default_factory=lambda: ["int8", "bf16"], description="Serving variants to build: int8, bf16")
     max_accuracy_drop: float = Field(0.01, ge=0, le=1, description="Largest accuracy loss vs fp32 (fraction)")
     min_agreement: float = Field(0.97, ge=0, le=1, description="Smallest share of identical predictions vs fp32")
+    smoothing_alpha: float | None = Field(
+        0.8, ge=0, le=1,
+        description="int8: SmoothQuant migration strength, calibrated on the bundle's sample of train titles (None = plain dynamic int8)",
+    )
 
 
 class PredictConfig(_Strict):

@@ -1,8 +1,10 @@
-"""Cheap CPU serving variants of a trained bundle: dynamic int8 (``torch.ao``) and bf16, each saved as a
-self-contained bundle under ``<bundle>/variants/<name>``, with a parity report against fp32."""
+"""Cheap CPU serving variants of a trained bundle: dynamic int8 (``torch.ao``, its inputs smoothed on the
+bundle's calibration titles) and bf16, each saved as a self-contained bundle under ``<bundle>/variants/<name>``,
+with a parity report against fp32."""
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import replace
@@ -13,20 +15,40 @@ import pandas as pd
 import torch
 
 from fakenews_ml.assessment import predict_all
-from fakenews_ml.bundle import LoadedBundle, bundle_size, load_bundle, save_bundle
+from fakenews_ml.bundle import CALIBRATION_TABLE, LoadedBundle, bundle_size, load_bundle, save_bundle
 from fakenews_ml.config import QuantizeConfig
+from fakenews_ml.data.tokenize import tokenize_frame
 from fakenews_ml.evaluation import parity_report
+from fakenews_ml.inference import predict_probs
+from fakenews_ml.model.smoothing import input_maxima, smooth_inputs
 from fakenews_ml.model.weights import quantize_int8
 from fakenews_ml.predict import VARIANT_DIR, Predictor
 
 REPORT_FILE = "quantization.json"
 
 
-def _variant_model(model: torch.nn.Module, variant: str) -> torch.nn.Module:
+def calibration_titles(bundle_path: Path) -> list[str]:
+    """The bundle's sample of train titles."""
+    return pd.read_csv(bundle_path / f"{CALIBRATION_TABLE}.csv", dtype={"title": str}, keep_default_na=False)["title"].tolist()
+
+
+def smoothing_alpha(bundle_path: Path, config: QuantizeConfig) -> float | None:
+    """The SmoothQuant strength the int8 variant of this bundle gets: None without calibration titles."""
+    return config.smoothing_alpha if (bundle_path / f"{CALIBRATION_TABLE}.csv").exists() else None
+
+
+def _smoothed(base: LoadedBundle, titles: list[str], alpha: float) -> torch.nn.Module:
+    split = tokenize_frame(pd.DataFrame({"title": titles}), base.tokenizer, base.model_config.max_length)
+    maxima = input_maxima(base.model, lambda model: predict_probs(model, split, base.tokenizer.pad_token_id))
+    return smooth_inputs(base.model, maxima, alpha)
+
+
+def variant_model(base: LoadedBundle, variant: str, calibration: list[str], alpha: float | None) -> torch.nn.Module:
+    """``base``'s model as ``variant`` (int8 smoothed with ``alpha`` on ``calibration`` titles when given)."""
     if variant == "int8":
-        return quantize_int8(model)
+        return quantize_int8(_smoothed(base, calibration, alpha) if alpha is not None and calibration else base.model)
     if variant == "bf16":
-        return model.to(torch.bfloat16)
+        return copy.deepcopy(base.model).to(torch.bfloat16)
     raise ValueError(f"unknown quantization variant {variant!r}")
 
 
@@ -48,8 +70,10 @@ def quantize_bundle(bundle_path: Path | str, eval_frame: pd.DataFrame, config: Q
     titles, labels = eval_frame["title"].astype(str).tolist(), eval_frame["label"].astype(int).to_numpy()
     ref_probs, ref_speed = _timed_probs(base, titles)
     report = {"eval_rows": len(titles), "fp32": {"size_bytes": bundle_size(bundle_path), "rows_per_second": round(ref_speed, 1)}}
+    alpha = smoothing_alpha(bundle_path, config)
+    calibration = calibration_titles(bundle_path) if alpha is not None else []
     for variant in config.variants:
-        model = _variant_model(load_bundle(bundle_path, verify=False).model, variant)
+        model = variant_model(base, variant, calibration, alpha)
         probs, speed = _timed_probs(replace(base, model=model, meta={**base.meta, "variant": variant}), titles)
         parity = parity_report(labels, ref_probs, probs, base.threshold)
         parity["passed"] = bool(-parity["accuracy_delta"] <= config.max_accuracy_drop and parity["agreement"] >= config.min_agreement)
@@ -78,6 +102,7 @@ def quantize_bundle(bundle_path: Path | str, eval_frame: pd.DataFrame, config: Q
     passing = [v for v in config.variants if report[v]["passed"]]
     report["recommended"] = max(passing, key=lambda v: report[v]["rows_per_second"], default="fp32")
     report["bounds"] = {"max_accuracy_drop": config.max_accuracy_drop, "min_agreement": config.min_agreement}
+    report["int8_smoothing"] = {"alpha": alpha, "calibration_rows": len(calibration)} if alpha is not None else None
     # written beside and renamed: a server choosing its variant never reads half a report
     partial = bundle_path / f".{REPORT_FILE}.partial"
     partial.write_text(json.dumps(report, indent=2))

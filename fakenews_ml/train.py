@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
-from fakenews_ml.bundle import save_bundle
+from fakenews_ml.bundle import CALIBRATION_TABLE, HELDOUT_TABLE, save_bundle
 from fakenews_ml.config import ModelConfig, TrainConfig
 from fakenews_ml.data.tokenize import TokenizedSplit, tokenize_frame
 from fakenews_ml.device import describe_device, resolve_precision
@@ -30,7 +30,7 @@ from fakenews_ml.model.lexical import blend, cross_fit, fit_blend
 from fakenews_ml.model.lightning_module import ClassifierModule, balanced_class_weights
 from fakenews_ml.settings import home_path
 
-HELDOUT_TABLE = "heldout_test"
+CALIBRATION_ROWS = 512
 MONITOR = "val_roc_auc"  # threshold-free, robust to the class imbalance
 
 
@@ -87,7 +87,8 @@ def train_model(
 ) -> TrainResult:
     """Fit on ``train``, early-stop and checkpoint on ``val``, evaluate on ``test``, write the bundle
     (with ``heldout``, the frozen test rows, as ``heldout_test.csv`` when given). With ``titles`` (each
-    split's headlines, in the tokenized rows' order) the lexical model is fitted and blended in."""
+    split's headlines, in the tokenized rows' order) the lexical model is fitted and blended in, and a
+    seeded sample of train titles is kept for calibrating the int8 variant."""
     started = time.perf_counter()
     L.seed_everything(train_config.seed, workers=True, verbose=False)
     if train_config.num_threads:
@@ -151,7 +152,7 @@ def train_model(
         plots=plots,
         lexical=lexical,
         blend_weights=blend_weights,
-        tables={HELDOUT_TABLE: heldout[["id", "title", "label"]]} if heldout is not None else None,
+        tables=_bundle_tables(heldout, titles, train_config.seed),
         extra={"training": {"history": history.rows, "precision": precision, "device": device, "steps": steps,
                             "fit_seconds": round(fit_seconds, 1), "samples_per_second": round(seen / fit_seconds, 1)}},
     )
@@ -193,6 +194,16 @@ def _blend_in_lexical(tokenized: dict[str, TokenizedSplit], titles: dict[str, li
         if len(np.unique(tokenized[name].labels)) == 2
     }
     return lexical, weights, blended, components
+
+
+def _bundle_tables(heldout: pd.DataFrame | None, titles: dict[str, list[str]] | None, seed: int) -> dict[str, pd.DataFrame]:
+    tables = {}
+    if heldout is not None:
+        tables[HELDOUT_TABLE] = heldout[["id", "title", "label"]]
+    if titles is not None and titles.get("train"):
+        train = pd.Series(titles["train"], name="title")
+        tables[CALIBRATION_TABLE] = train.sample(min(CALIBRATION_ROWS, len(train)), random_state=seed).to_frame()
+    return tables
 
 
 def _best_score(checkpoint: ModelCheckpoint) -> float | None:

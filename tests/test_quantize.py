@@ -166,13 +166,15 @@ def test_quantize_config_bounds_are_validated():
 def test_saved_variants_predict_exactly_like_the_in_memory_quantized_model(quantized):
     """pack/unpack are lossless: what was measured in the parity report is what gets served."""
     from fakenews_ml.inference import predict_probs
-    from fakenews_ml.model.weights import quantize_int8
+    from fakenews_ml.quantize import calibration_titles, variant_model
 
-    path, _, split = quantized
+    path, report, split = quantized
     base = load_bundle(path)
     pad = base.tokenizer.pad_token_id
+    assert report["int8_smoothing"] == {"alpha": QuantizeConfig().smoothing_alpha, "calibration_rows": 96}
+    smoothed = variant_model(base, "int8", calibration_titles(path), report["int8_smoothing"]["alpha"])
     in_memory = {
-        "int8": predict_probs(quantize_int8(base.model), split, pad),
+        "int8": predict_probs(smoothed, split, pad),
         "bf16": predict_probs(load_bundle(path).model.to(torch.bfloat16), split, pad, autocast_dtype=torch.bfloat16),
     }
     for variant, expected in in_memory.items():

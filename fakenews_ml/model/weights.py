@@ -4,7 +4,8 @@
 - ``bf16``: floating tensors cast to bfloat16 (half the size; run on CPU with bf16 kernels).
 - ``int8``: dynamic int8 (``torch.ao``) — every Linear weight stored as int8 with a scale and zero point
   per output channel (per-tensor in bundles written before), rebuilt into ``DynamicQuantizedLinear``
-  modules on load.
+  modules on load; Linears smoothed before quantization (``model/smoothing.py``) keep their input scale
+  beside them and are rebuilt as ``SmoothedLinear`` shells first.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import copy
 
 import torch
 from torch import nn
+
+from fakenews_ml.model.smoothing import smoothed_names, wrap_smoothed
 
 VARIANTS = ("fp32", "bf16", "int8")
 _INT8 = ".weight_int8"
@@ -82,6 +85,7 @@ def unpack(skeleton: nn.Module, tensors: dict[str, torch.Tensor], variant: str) 
         skeleton.load_state_dict(tensors, strict=True)
         return skeleton.eval()
     if variant == "int8":
+        skeleton = wrap_smoothed(skeleton, smoothed_names(tensors))
         linear_names = {name for name, m in skeleton.named_modules() if isinstance(m, nn.Linear)}
         plain = {k: v for k, v in tensors.items() if _owner(k) not in linear_names}
         missing, unexpected = skeleton.load_state_dict(plain, strict=False)

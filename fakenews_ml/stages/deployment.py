@@ -20,7 +20,7 @@ from fakenews_ml.bundle import read_meta
 from fakenews_ml.config import GateConfig, QuantizeConfig
 from fakenews_ml.errors import BundleError, PromotionRefused
 from fakenews_ml.predict import VARIANT_DIR, Predictor, variant_path
-from fakenews_ml.quantize import REPORT_FILE, quantize_bundle
+from fakenews_ml.quantize import REPORT_FILE, quantize_bundle, smoothing_alpha
 from fakenews_ml.registry import champion_path, promote
 from fakenews_ml.stages.data import load_split
 
@@ -59,6 +59,7 @@ def _existing_report(bundle_path: Path, config: QuantizeConfig, eval_rows: int) 
     same = (
         report.get("bounds") == {"max_accuracy_drop": config.max_accuracy_drop, "min_agreement": config.min_agreement}
         and report.get("eval_rows") == eval_rows
+        and (report.get("int8_smoothing") or {}).get("alpha") == smoothing_alpha(bundle_path, config)
     )
     return report if same else None
 
