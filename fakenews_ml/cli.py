@@ -129,12 +129,29 @@ def _cmd_evaluate(args) -> int:
 
 
 def _add_quantize(sub) -> None:
+    from fakenews_ml.config import QuantizeConfig
+
     p = sub.add_parser("quantize", help="build int8 and bf16 variants with a parity report",
                        description="Writes <model>/variants/{int8,bf16} and <model>/quantization.json.")
     p.add_argument("--model", type=Path, required=True, help="fp32 bundle directory")
     p.add_argument("--input", help="labelled CSV to measure parity on (default: the bundle's frozen test split)")
     p.add_argument("--variants", default="int8,bf16", help="comma-separated: int8,bf16")
+    alpha = QuantizeConfig().smoothing_alpha
+    p.add_argument("--smoothing-alpha", type=_optional_fraction, default=alpha,
+                   help=f"int8: SmoothQuant strength 0..1, calibrated on the bundle's train titles; 'none' = plain int8 (default {alpha})")
     p.set_defaults(run=_cmd_quantize)
+
+
+def _optional_fraction(text: str) -> float | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1 or 'none', got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1 or 'none', got {text!r}")
+    return value
 
 
 def _cmd_quantize(args) -> int:
@@ -151,7 +168,7 @@ def _cmd_quantize(args) -> int:
         frame = read_news_file(heldout)
     else:
         raise FakeNewsError(f"{args.model} has no {heldout.name}; pass --input with a labelled CSV")
-    config = QuantizeConfig(variants=[v.strip() for v in args.variants.split(",") if v.strip()])
+    config = QuantizeConfig(variants=[v.strip() for v in args.variants.split(",") if v.strip()], smoothing_alpha=args.smoothing_alpha)
     _print_json(quantize_bundle(args.model, frame, config))
     return 0
 

@@ -144,6 +144,7 @@ def test_quantize_then_predict_csv_and_headline(cli_bundle, predict_csv, tmp_pat
     for variant in ("int8", "bf16"):
         assert load_bundle(cli_bundle / "variants" / variant).variant == variant
     assert report["recommended"] in ("fp32", "int8", "bf16")
+    assert report["int8_smoothing"]["alpha"] == 0.8  # the default, calibrated on the bundle's train titles
 
     out = tmp_path / "out" / "predictions.csv"
     assert main(["predict", "--model", str(cli_bundle), "--input", str(predict_csv), "--output", str(out)]) == 0
@@ -167,6 +168,18 @@ def test_quantize_then_predict_csv_and_headline(cli_bundle, predict_csv, tmp_pat
     assert 0 <= single["prob_fake"] <= 1 and single["label"] in (0, 1)
     assert single["verdict"] == ("fake" if single["label"] else "real")
     assert single["model_version"] == read_meta(cli_bundle)["version"]
+
+
+def test_quantize_smoothing_alpha_flag(cli_bundle, tmp_path, capsys):
+    import shutil
+
+    bundle = shutil.copytree(cli_bundle, tmp_path / "bundle")
+    assert main(["quantize", "--model", str(bundle), "--variants", "int8", "--smoothing-alpha", "none"]) == 0
+    assert _stdout_json(capsys.readouterr().out)["int8_smoothing"] is None
+    with pytest.raises(SystemExit) as info:
+        main(["quantize", "--model", str(bundle), "--smoothing-alpha", "1.5"])
+    assert info.value.code == 2
+    assert "expected a number from 0 to 1 or 'none', got '1.5'" in capsys.readouterr().err
 
 
 def test_predict_keeps_an_existing_label_column(cli_bundle, tmp_path):

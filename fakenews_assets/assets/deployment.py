@@ -37,6 +37,7 @@ def quantized_model(config: QuantizationConfig, trained_model: dict, news_splits
             "recommended": manifest["recommended"],
             "parity": dg.MetadataValue.json(rows),
             "bounds": dg.MetadataValue.json(manifest["bounds"]),
+            "int8_smoothing": dg.MetadataValue.json(report.get("int8_smoothing") or {"alpha": None}),
             "serving_path": dg.MetadataValue.path(manifest["serving_path"]),
             "bundle_uri": model_store.publish_bundle(manifest["bundle_path"]),
             **{f"{v}_agreement": dg.MetadataValue.float(r["agreement"]) for v, r in rows.items()},

@@ -100,6 +100,7 @@ def test_first_run_materializes_every_asset_and_promotes(promoted_home):
     assert meta["trained_model"]["compute"]["precision"] == "32-true"
     assert meta["trained_model"]["bundle_uri"].startswith("file://")
     assert meta["model_evaluation"]["gate_passed"] is True
+    assert meta["quantized_model"]["int8_smoothing"] == {"alpha": 0.8, "calibration_rows": len(frames["train"])}
     assert meta["production_model"]["promoted"] is True
     assert run.check_metadata["news_quality_suite"]["rows"] == 300
 
