@@ -136,7 +136,7 @@ def _add_quantize(sub) -> None:
     p.add_argument("--model", type=Path, required=True, help="fp32 bundle directory")
     p.add_argument("--input", help="labelled CSV to measure parity on (default: the bundle's frozen test split)")
     p.add_argument("--variants", default="int8,bf16", help="comma-separated: int8,bf16")
-    alpha = QuantizeConfig().smoothing_alpha
+    alpha = QuantizeConfig.model_fields["smoothing_alpha"].default
     p.add_argument("--smoothing-alpha", type=_optional_fraction, default=alpha,
                    help=f"int8: SmoothQuant strength 0..1, calibrated on the bundle's train titles; 'none' = plain int8 (default {alpha})")
     p.set_defaults(run=_cmd_quantize)

@@ -23,10 +23,9 @@ from fakenews_ml.stages.deployment import quantize_or_reuse
 @pytest.fixture(scope="module")
 def calibrated(tiny_bundle, tiny_frames):
     base = load_bundle(tiny_bundle)
-    tokenize = lambda frame: tokenize_frame(frame, base.tokenizer, base.model_config.max_length)  # noqa: E731
-    calibration = tokenize(tiny_frames["train"])
+    calibration, test = (tokenize_frame(tiny_frames[name], base.tokenizer, base.model_config.max_length) for name in ("train", "test"))
     maxima = input_maxima(base.model, lambda model: predict_probs(model, calibration, base.tokenizer.pad_token_id))
-    return base, maxima, tokenize(tiny_frames["test"])
+    return base, maxima, test
 
 
 def test_the_bundle_keeps_a_sample_of_train_titles_for_calibration(tiny_bundle, tiny_frames):
