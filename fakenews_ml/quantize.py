@@ -17,6 +17,7 @@ import torch
 from fakenews_ml.assessment import predict_all
 from fakenews_ml.bundle import CALIBRATION_TABLE, LoadedBundle, bundle_size, load_bundle, save_bundle
 from fakenews_ml.config import QuantizeConfig
+from fakenews_ml.errors import BundleError
 from fakenews_ml.data.tokenize import tokenize_frame
 from fakenews_ml.evaluation import parity_report
 from fakenews_ml.inference import predict_probs
@@ -29,7 +30,14 @@ REPORT_FILE = "quantization.json"
 
 def calibration_titles(bundle_path: Path) -> list[str]:
     """The bundle's sample of train titles."""
-    return pd.read_csv(bundle_path / f"{CALIBRATION_TABLE}.csv", dtype={"title": str}, keep_default_na=False)["title"].tolist()
+    path = bundle_path / f"{CALIBRATION_TABLE}.csv"
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as exc:  # unreadable, empty, undecodable
+        raise BundleError(f"{path} cannot be read ({exc}); delete it to quantize without smoothing") from None
+    if "title" not in frame.columns:
+        raise BundleError(f"{path} has no 'title' column; delete it to quantize without smoothing")
+    return frame["title"].tolist()
 
 
 def smoothing_alpha(bundle_path: Path, config: QuantizeConfig) -> float | None:

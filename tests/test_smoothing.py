@@ -102,3 +102,15 @@ def test_a_smoothed_int8_bundle_reloads_with_its_scales(tiny_bundle, tiny_frames
     assert all(torch.isfinite(m.input_scale).all() and (m.input_scale > 0).all() for m in wrapped.values())
     probs = predict_probs(model, tokenize_frame(tiny_frames["test"], load_bundle(path).tokenizer, 32), 0)
     assert np.all((probs >= 0) & (probs <= 1))
+
+
+@pytest.mark.parametrize("content", ["headline\nfoo\n", "", "title\n\xff\xfe\n"])
+def test_a_broken_calibration_file_is_a_clear_error_and_the_variants_stay(tiny_bundle_copy, tiny_frames, content):
+    from fakenews_ml.errors import BundleError
+
+    quantize_bundle(tiny_bundle_copy, tiny_frames["test"], QuantizeConfig(variants=["int8"]))
+    before = (tiny_bundle_copy / "variants" / "int8" / "model.safetensors").read_bytes()
+    (tiny_bundle_copy / f"{CALIBRATION_TABLE}.csv").write_bytes(content.encode("latin-1"))
+    with pytest.raises(BundleError, match="calibration_titles.csv .*delete it to quantize without smoothing"):
+        quantize_bundle(tiny_bundle_copy, tiny_frames["test"], QuantizeConfig(variants=["int8"]))
+    assert (tiny_bundle_copy / "variants" / "int8" / "model.safetensors").read_bytes() == before
