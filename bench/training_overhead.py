@@ -22,6 +22,7 @@ from transformers import get_linear_schedule_with_warmup
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, markdown_table, train_split  # noqa: E402
+from step_timer import StepTimer  # noqa: E402
 
 from fakenews_ml.config import ModelConfig, TrainConfig  # noqa: E402
 from fakenews_ml.device import resolve_precision  # noqa: E402
@@ -29,20 +30,6 @@ from fakenews_ml.model.classifier import HeadlineClassifier  # noqa: E402
 from fakenews_ml.model.datamodule import make_loader  # noqa: E402
 from fakenews_ml.model.lightning_module import ClassifierModule, balanced_class_weights, training_loss  # noqa: E402
 from fakenews_ml.train import load_tokenizer, tokenize_splits  # noqa: E402
-
-
-class StepTimer(L.Callback):
-    def __init__(self, warmup: int):
-        self.warmup, self.started, self.samples = warmup, None, 0
-
-    def on_train_batch_start(self, trainer, module, batch, batch_idx):
-        if batch_idx == self.warmup:
-            self.started = time.perf_counter()
-
-    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        if batch_idx >= self.warmup:
-            self.samples += len(batch["labels"])
-            self.seconds = time.perf_counter() - self.started
 
 
 def hand_loop(batches, model, weights, config, precision, warmup) -> float:
@@ -75,7 +62,7 @@ def lightning_loop(batches, model, weights, config, precision, warmup) -> float:
     )
     # batch_size=None: the loader hands over our pre-built batches as they are
     trainer.fit(ClassifierModule(model, config, weights), train_dataloaders=DataLoader(batches, batch_size=None))
-    return timer.samples / timer.seconds
+    return timer.samples_per_second
 
 
 def main() -> None:

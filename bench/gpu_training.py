@@ -1,0 +1,132 @@
+"""Training throughput on a GPU against this CPU: our Lightning module and Trainer with the default config
+(R-Drop loss, AdamW and schedule, precision ``auto``: bf16-mixed on CUDA and on this CPU), a few hundred
+steps over the same length-bucketed batches of FakeNewsNet headlines.
+
+Here: the CPU side, then the folder that the GPU machine needs (the device tool carries at most 64 MiB, so
+the encoder travels in bf16 and is trained in fp32 master weights as usual; also the tokenizer, the data,
+and wheels of what that machine's image lacks):
+
+    python bench/gpu_training.py --steps 60 --warmup 10 --batch-sizes 32,256 --out bench/results/gpu_training_cpu.json
+    python bench/gpu_training.py --pack .gpu_carry
+
+On the GPU machine (the device tool's `run`, with carry [".gpu_carry"]; nothing there can be downloaded):
+
+    python3 -m pip install -q --no-index --no-deps .gpu_carry/wheels/*.whl && PYTHONPATH=. python3 \\
+      bench/gpu_training.py --encoder .gpu_carry/encoder --data .gpu_carry/fakenewsnet_titles.csv \\
+      --steps 300 --batch-sizes 32,256 --out $OUT/gpu_training.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning.pytorch as L
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from step_timer import StepTimer  # noqa: E402
+
+from fakenews_ml.config import ModelConfig, TrainConfig  # noqa: E402
+from fakenews_ml.data.tokenize import tokenize_frame  # noqa: E402
+from fakenews_ml.device import describe_device, resolve_precision  # noqa: E402
+from fakenews_ml.model.classifier import HeadlineClassifier  # noqa: E402
+from fakenews_ml.model.datamodule import make_loader  # noqa: E402
+from fakenews_ml.model.encoder import resolve_encoder  # noqa: E402
+from fakenews_ml.model.lightning_module import ClassifierModule, balanced_class_weights  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fakenewsnet_titles.csv"
+# What the GPU image lacks of our imports (it has torch, lightning, transformers, pandas, scikit-learn).
+DEVICE_WHEELS = ("pydantic", "pydantic-core", "annotated-types", "typing-inspection")
+DEVICE_PYTHON = "3.12"
+
+
+def headlines(path: Path) -> pd.DataFrame:
+    frame = pd.read_csv(path, usecols=["title", "label"], keep_default_na=False)
+    return frame[frame["title"].str.strip() != ""].reset_index(drop=True)
+
+
+def measure(model_config: ModelConfig, frame: pd.DataFrame, batch_size: int, steps: int, warmup: int) -> dict:
+    config = TrainConfig(batch_size=batch_size)
+    precision = resolve_precision(config.precision, config.accelerator)
+    torch.manual_seed(0)
+    model = HeadlineClassifier.from_pretrained(model_config).float()  # fp32 master weights, whatever was stored
+    tokenizer = _tokenizer(model_config)
+    train = tokenize_frame(frame, tokenizer, model_config.max_length)
+    loader = make_loader(train, batch_size, tokenizer.pad_token_id, shuffle=True, seed=0)
+    batches = list(itertools.islice(itertools.chain.from_iterable(itertools.repeat(loader)), steps))
+    weights = balanced_class_weights(np.bincount(train.labels.astype(np.int64), minlength=2))
+    timer = StepTimer(warmup)
+    trainer = L.Trainer(
+        accelerator=config.accelerator, devices=1, precision=precision, max_steps=steps, callbacks=[timer],
+        logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+        limit_val_batches=0, num_sanity_val_steps=0,
+    )
+    # batch_size=None: the loader hands over the pre-built batches as they are
+    trainer.fit(ClassifierModule(model, config, weights), train_dataloaders=DataLoader(batches, batch_size=None))
+    return {
+        "device": describe_device()["name"], "precision": precision, "batch size": batch_size,
+        "timed steps": steps - warmup, "samples/s": round(timer.samples_per_second, 1),
+    }
+
+
+def _tokenizer(model_config: ModelConfig):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve_encoder(model_config.encoder), use_fast=True)
+
+
+def pack(out: Path, data: Path) -> None:
+    """Everything the GPU machine needs beside the repository, in one folder to carry."""
+    from importlib.metadata import version
+
+    from transformers import AutoModel
+
+    shutil.rmtree(out, ignore_errors=True)
+    source = resolve_encoder(None)
+    AutoModel.from_pretrained(source).to(torch.bfloat16).save_pretrained(out / "encoder")
+    _tokenizer(ModelConfig()).save_pretrained(out / "encoder")
+    shutil.copyfile(data, out / data.name)
+    pins = [f"{name}=={version(name)}" for name in DEVICE_WHEELS]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "--python-version", DEVICE_PYTHON,
+         "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64", "-d", str(out / "wheels"), *pins],
+        check=True,
+    )
+    size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    print(f"{out}: {size / 2**20:.1f} MiB ({', '.join(pins)})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--batch-sizes", default="32", help="comma-separated; 32 is the default config's")
+    parser.add_argument("--encoder", help="encoder folder (default: the packaged all-MiniLM-L6-v2)")
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--pack", type=Path, metavar="DIR", help="write the folder to carry to the GPU machine, and stop")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    if args.pack:
+        pack(args.pack, args.data)
+        return
+    if args.warmup >= args.steps:
+        parser.error("--warmup must be below --steps")
+    model_config, frame = ModelConfig(encoder=args.encoder), headlines(args.data)
+    rows = [measure(model_config, frame, int(size), args.steps, args.warmup) for size in args.batch_sizes.split(",")]
+    print(json.dumps(rows, indent=2))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"torch": torch.__version__, "device": describe_device(), "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
