@@ -36,12 +36,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from step_timer import StepTimer  # noqa: E402
 
 from fakenews_ml.config import ModelConfig, TrainConfig  # noqa: E402
-from fakenews_ml.data.tokenize import tokenize_frame  # noqa: E402
+from fakenews_ml.data.tokenize import TokenizedSplit, tokenize_frame  # noqa: E402
 from fakenews_ml.device import describe_device, resolve_precision  # noqa: E402
 from fakenews_ml.model.classifier import HeadlineClassifier  # noqa: E402
 from fakenews_ml.model.datamodule import make_loader  # noqa: E402
 from fakenews_ml.model.encoder import resolve_encoder  # noqa: E402
 from fakenews_ml.model.lightning_module import ClassifierModule, balanced_class_weights  # noqa: E402
+from fakenews_ml.train import load_tokenizer  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fakenewsnet_titles.csv"
 # What the GPU image lacks of our imports (it has torch, lightning, transformers, pandas, scikit-learn).
@@ -54,14 +55,12 @@ def headlines(path: Path) -> pd.DataFrame:
     return frame[frame["title"].str.strip() != ""].reset_index(drop=True)
 
 
-def measure(model_config: ModelConfig, frame: pd.DataFrame, batch_size: int, steps: int, warmup: int) -> dict:
+def measure(model_config: ModelConfig, train: TokenizedSplit, pad_token_id: int, batch_size: int, steps: int, warmup: int) -> dict:
     config = TrainConfig(batch_size=batch_size)
     precision = resolve_precision(config.precision, config.accelerator)
     torch.manual_seed(0)
     model = HeadlineClassifier.from_pretrained(model_config).float()  # fp32 master weights, whatever was stored
-    tokenizer = _tokenizer(model_config)
-    train = tokenize_frame(frame, tokenizer, model_config.max_length)
-    loader = make_loader(train, batch_size, tokenizer.pad_token_id, shuffle=True, seed=0)
+    loader = make_loader(train, batch_size, pad_token_id, shuffle=True, seed=0)
     batches = list(itertools.islice(itertools.chain.from_iterable(itertools.repeat(loader)), steps))
     weights = balanced_class_weights(np.bincount(train.labels.astype(np.int64), minlength=2))
     timer = StepTimer(warmup)
@@ -78,12 +77,6 @@ def measure(model_config: ModelConfig, frame: pd.DataFrame, batch_size: int, ste
     }
 
 
-def _tokenizer(model_config: ModelConfig):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(resolve_encoder(model_config.encoder), use_fast=True)
-
-
 def pack(out: Path, data: Path) -> None:
     """Everything the GPU machine needs beside the repository, in one folder to carry."""
     from importlib.metadata import version
@@ -93,7 +86,7 @@ def pack(out: Path, data: Path) -> None:
     shutil.rmtree(out, ignore_errors=True)
     source = resolve_encoder(None)
     AutoModel.from_pretrained(source).to(torch.bfloat16).save_pretrained(out / "encoder")
-    _tokenizer(ModelConfig()).save_pretrained(out / "encoder")
+    load_tokenizer(ModelConfig()).save_pretrained(out / "encoder")
     shutil.copyfile(data, out / data.name)
     pins = [f"{name}=={version(name)}" for name in DEVICE_WHEELS]
     subprocess.run(
@@ -120,8 +113,10 @@ def main() -> None:
         return
     if args.warmup >= args.steps:
         parser.error("--warmup must be below --steps")
-    model_config, frame = ModelConfig(encoder=args.encoder), headlines(args.data)
-    rows = [measure(model_config, frame, int(size), args.steps, args.warmup) for size in args.batch_sizes.split(",")]
+    model_config = ModelConfig(encoder=args.encoder)
+    tokenizer = load_tokenizer(model_config)
+    train = tokenize_frame(headlines(args.data), tokenizer, model_config.max_length)  # once, for every batch size
+    rows = [measure(model_config, train, tokenizer.pad_token_id, int(size), args.steps, args.warmup) for size in args.batch_sizes.split(",")]
     print(json.dumps(rows, indent=2))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
