@@ -33,6 +33,7 @@ import torch
 from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import FAKENEWSNET  # noqa: E402
 from step_timer import StepTimer  # noqa: E402
 
 from fakenews_ml.config import ModelConfig, TrainConfig  # noqa: E402
@@ -44,7 +45,6 @@ from fakenews_ml.model.encoder import resolve_encoder  # noqa: E402
 from fakenews_ml.model.lightning_module import ClassifierModule, balanced_class_weights  # noqa: E402
 from fakenews_ml.train import load_tokenizer  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fakenewsnet_titles.csv"
 # What the GPU image lacks of our imports (it has torch, lightning, transformers, pandas, scikit-learn).
 DEVICE_WHEELS = ("pydantic", "pydantic-core", "annotated-types", "typing-inspection")
 DEVICE_PYTHON = "3.12"
@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--batch-sizes", default="32", help="comma-separated; 32 is the default config's")
     parser.add_argument("--encoder", help="encoder folder (default: the packaged all-MiniLM-L6-v2)")
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=FAKENEWSNET)
     parser.add_argument("--pack", type=Path, metavar="DIR", help="write the folder to carry to the GPU machine, and stop")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
