@@ -83,7 +83,8 @@ def pack(out: Path, data: Path) -> None:
 
     from transformers import AutoModel
 
-    shutil.rmtree(out, ignore_errors=True)
+    for stale in ("encoder", "wheels"):  # only what an earlier pack wrote: ``out`` may hold anything else
+        shutil.rmtree(out / stale, ignore_errors=True)
     source = resolve_encoder(None)
     AutoModel.from_pretrained(source).to(torch.bfloat16).save_pretrained(out / "encoder")
     load_tokenizer(ModelConfig()).save_pretrained(out / "encoder")
@@ -98,16 +99,28 @@ def pack(out: Path, data: Path) -> None:
     print(f"{out}: {size / 2**20:.1f} MiB ({', '.join(pins)})")
 
 
+def batch_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}")
+    return sizes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--batch-sizes", default="32", help="comma-separated; 32 is the default config's")
+    parser.add_argument("--batch-sizes", type=batch_sizes, default=[32], help="comma-separated; 32 is the default config's")
     parser.add_argument("--encoder", help="encoder folder (default: the packaged all-MiniLM-L6-v2)")
     parser.add_argument("--data", type=Path, default=FAKENEWSNET)
     parser.add_argument("--pack", type=Path, metavar="DIR", help="write the folder to carry to the GPU machine, and stop")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    if not args.data.is_file():
+        parser.error(f"no data file at {args.data} (--data)")
     if args.pack:
         pack(args.pack, args.data)
         return
@@ -116,7 +129,7 @@ def main() -> None:
     model_config = ModelConfig(encoder=args.encoder)
     tokenizer = load_tokenizer(model_config)
     train = tokenize_frame(headlines(args.data), tokenizer, model_config.max_length)  # once, for every batch size
-    rows = [measure(model_config, train, tokenizer.pad_token_id, int(size), args.steps, args.warmup) for size in args.batch_sizes.split(",")]
+    rows = [measure(model_config, train, tokenizer.pad_token_id, size, args.steps, args.warmup) for size in args.batch_sizes]
     print(json.dumps(rows, indent=2))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
