@@ -35,8 +35,8 @@ def calibration_titles(bundle_path: Path) -> list[str]:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as exc:  # unreadable, empty, undecodable
         raise BundleError(f"{path} cannot be read ({exc}); delete it to quantize without smoothing") from None
-    if "title" not in frame.columns:
-        raise BundleError(f"{path} has no 'title' column; delete it to quantize without smoothing")
+    if "title" not in frame.columns or frame.empty:
+        raise BundleError(f"{path} has no 'title' column or no rows; delete it to quantize without smoothing")
     return frame["title"].tolist()
 
 
@@ -54,7 +54,7 @@ def _smoothed(base: LoadedBundle, titles: list[str], alpha: float) -> torch.nn.M
 def variant_model(base: LoadedBundle, variant: str, calibration: list[str], alpha: float | None) -> torch.nn.Module:
     """``base``'s model as ``variant`` (int8 smoothed with ``alpha`` on ``calibration`` titles when given)."""
     if variant == "int8":
-        return quantize_int8(_smoothed(base, calibration, alpha) if alpha is not None and calibration else base.model)
+        return quantize_int8(_smoothed(base, calibration, alpha) if alpha is not None else base.model)
     if variant == "bf16":
         return copy.deepcopy(base.model).to(torch.bfloat16)
     raise ValueError(f"unknown quantization variant {variant!r}")

@@ -104,7 +104,7 @@ def test_a_smoothed_int8_bundle_reloads_with_its_scales(tiny_bundle, tiny_frames
     assert np.all((probs >= 0) & (probs <= 1))
 
 
-@pytest.mark.parametrize("content", ["headline\nfoo\n", "", "title\n\xff\xfe\n"])
+@pytest.mark.parametrize("content", ["headline\nfoo\n", "", "title\n", "title\n\xff\xfe\n"])
 def test_a_broken_calibration_file_is_a_clear_error_and_the_variants_stay(tiny_bundle_copy, tiny_frames, content):
     from fakenews_ml.errors import BundleError
 
