@@ -67,8 +67,21 @@ def run_wrk(url: str, titles: list[str], clients: int, seconds: float) -> dict:
         bodies.writelines(json.dumps({"titles": [t], "origin": "bench"}) + "\n" for t in titles)
     try:
         out = subprocess.run(
-            ["wrk", f"-t{min(clients, 2)}", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(WRK_SCRIPT), url],
-            env={**os.environ, "WRK_BODIES": bodies.name}, capture_output=True, text=True, check=True,
+            [
+                "wrk",
+                f"-t{min(clients, 2)}",
+                f"-c{clients}",
+                f"-d{max(1, round(seconds))}s",
+                "--timeout",
+                "10s",
+                "-s",
+                str(WRK_SCRIPT),
+                url,
+            ],
+            env={**os.environ, "WRK_BODIES": bodies.name},
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     finally:
         os.unlink(bodies.name)
@@ -88,8 +101,14 @@ def run_python(url: str, titles: list[str], clients: int, seconds: float) -> dic
     finally:
         target.close()
     latency = result["latency_ms"]
-    return {"requests": result["sent"], "ok": result["ok"], "requests_per_s": result["requests_per_s"],
-            "p50_ms": latency["p50"], "p99_ms": latency["p99"], "max_ms": latency["max"]}
+    return {
+        "requests": result["sent"],
+        "ok": result["ok"],
+        "requests_per_s": result["requests_per_s"],
+        "p50_ms": latency["p50"],
+        "p99_ms": latency["p99"],
+        "max_ms": latency["max"],
+    }
 
 
 def measure(url: str, titles: list[str], clients: int, seconds: float, client: str) -> dict:
@@ -108,8 +127,14 @@ def measure(url: str, titles: list[str], clients: int, seconds: float, client: s
     return {"client": client, "clients": clients, **summary}
 
 
-def api_latency(model: Path | None = None, clients: int = 8, seconds: float = 30, client: str = "wrk",
-                serve_args: list[str] | None = None, repeats: int = 1) -> list[dict]:
+def api_latency(
+    model: Path | None = None,
+    clients: int = 8,
+    seconds: float = 30,
+    client: str = "wrk",
+    serve_args: list[str] | None = None,
+    repeats: int = 1,
+) -> list[dict]:
     """One result per repeat, each against a freshly started server (run-to-run spread is part of the answer)."""
     titles = heldout_headlines(2000)["title"].astype(str).tolist()
     results = []

@@ -61,7 +61,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--reference-split", choices=["train", "val"], default="train")
     parser.add_argument("--timing-rows", type=int, default=5000, help="0 skips the timing run")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--config", type=json.loads, default={}, help='DriftConfig overrides as JSON, e.g. \'{"drift_share": 0.6}\'')
+    parser.add_argument(
+        "--config", type=json.loads, default={}, help="DriftConfig overrides as JSON, e.g. '{\"drift_share\": 0.6}'"
+    )
     parser.add_argument("--cache-dir", type=Path, default=None, help="keep per-title model outputs here between runs")
     parser.add_argument("--reports-dir", type=Path, default=None, help="keep every window's HTML/JSON report here")
     parser.add_argument("--out", type=Path, default=Path("bench/results/drift_detection.json"))
@@ -118,7 +120,9 @@ def summarise(name: str, runs: list[dict]) -> dict:
         "median_embedding_auc": round(float(np.median([r["embedding_drift"]["score"] for r in runs])), 3),
         "max_embedding_auc": round(float(np.max([r["embedding_drift"]["score"] for r in runs])), 3),
         "feature_drift_counts": {f: int(sum(r["features"][f]["drifted"] for r in runs)) for f in features},
-        "median_feature_scores": {f: round(float(np.median([r["features"][f]["score"] for r in runs])), 4) for f in features},
+        "median_feature_scores": {
+            f: round(float(np.median([r["features"][f]["score"] for r in runs])), 4) for f in features
+        },
         "embedding_alarms": int(sum(r["embedding_drift"]["drifted"] for r in runs)),
         "share_alarms": int(sum(r["drift_share"] >= r["drift_share_threshold"] for r in runs)),
     }
@@ -142,8 +146,15 @@ def main(argv=None) -> dict:
     heldout = pd.concat([splits[name] for name in ("val", "test") if name != args.reference_split], ignore_index=True)
 
     started = time.perf_counter()
-    reference_titles = reference_pool["title"].sample(n=min(args.reference_rows, len(reference_pool)), random_state=args.seed)
-    reference = cached_features(f"reference_{args.reference_split}_{args.reference_rows}_{args.seed}", reference_titles.tolist(), predictor, args.cache_dir)
+    reference_titles = reference_pool["title"].sample(
+        n=min(args.reference_rows, len(reference_pool)), random_state=args.seed
+    )
+    reference = cached_features(
+        f"reference_{args.reference_split}_{args.reference_rows}_{args.seed}",
+        reference_titles.tolist(),
+        predictor,
+        args.cache_dir,
+    )
     reference.attrs.setdefault("model_version", predictor.version)
     reference_seconds = time.perf_counter() - started
 
@@ -156,11 +167,15 @@ def main(argv=None) -> dict:
     # ~4 MB of HTML per report (Evidently inlines its JavaScript): kept only when asked for
     reports_root = args.reports_dir or Path(tempfile.mkdtemp(prefix="drift_bench_"))
     summaries, details = [], {}
-    for name, pool in (pools.items() if args.windows else ()):
+    for name, pool in pools.items() if args.windows else ():
         windows = draw_windows(len(pool), args.windows, args.window_size, rng)
         rows = np.unique(np.concatenate(windows))
-        key = f"{name}_{args.reference_split}ref" if name == "fakenewsnet_heldout" else name  # its pool depends on the reference split
-        features = cached_features(f"{key}_{args.seed}_{args.windows}x{args.window_size}", pool.iloc[rows].tolist(), predictor, args.cache_dir)
+        key = (
+            f"{name}_{args.reference_split}ref" if name == "fakenewsnet_heldout" else name
+        )  # its pool depends on the reference split
+        features = cached_features(
+            f"{key}_{args.seed}_{args.windows}x{args.window_size}", pool.iloc[rows].tolist(), predictor, args.cache_dir
+        )
         position = {row: i for i, row in enumerate(rows)}
         runs = []
         for i, window in enumerate(windows):
@@ -172,26 +187,41 @@ def main(argv=None) -> dict:
         summaries.append(summarise(name, runs))
         details[name] = runs
         s = summaries[-1]
-        log(f"{name}: {s['drift_alarms']}/{s['windows']} drift alarms (expected: {s['expected']}); "
-            f"median drift share {s['median_drift_share']}, median embedding AUC {s['median_embedding_auc']}")
+        log(
+            f"{name}: {s['drift_alarms']}/{s['windows']} drift alarms (expected: {s['expected']}); "
+            f"median drift share {s['median_drift_share']}, median embedding AUC {s['median_embedding_auc']}"
+        )
 
     timing = None
     if args.timing_rows:
-        timing = time_one_report(args, config, reference, reference_pool, pools["traffic_news_2021_2022"], predictor, reports_root)
+        timing = time_one_report(
+            args, config, reference, reference_pool, pools["traffic_news_2021_2022"], predictor, reports_root
+        )
 
-    table = summaries and markdown_table([
-        {"dataset": s["dataset"], "expected": s["expected"], "windows": s["windows"], "drift alarms": s["drift_alarms"],
-         "median drift share": s["median_drift_share"], "median / max embedding AUC": f"{s['median_embedding_auc']} / {s['max_embedding_auc']}",
-         "per-feature drift counts": ", ".join(f"{k} {v}" for k, v in s["feature_drift_counts"].items())}
-        for s in summaries
-    ])
+    table = summaries and markdown_table(
+        [
+            {
+                "dataset": s["dataset"],
+                "expected": s["expected"],
+                "windows": s["windows"],
+                "drift alarms": s["drift_alarms"],
+                "median drift share": s["median_drift_share"],
+                "median / max embedding AUC": f"{s['median_embedding_auc']} / {s['max_embedding_auc']}",
+                "per-feature drift counts": ", ".join(f"{k} {v}" for k, v in s["feature_drift_counts"].items()),
+            }
+            for s in summaries
+        ]
+    )
     targets = {}
     if summaries:  # the targets, scaled to the number of windows (1 in 20)
         allowed = max(1, args.windows // 20)
         heldout_alarms, covid_hits = summaries[0]["drift_alarms"], summaries[1]["drift_alarms"]
         targets = {
-            "heldout_false_alarms": heldout_alarms, "heldout_target": f"<= {allowed}", "heldout_ok": heldout_alarms <= allowed,
-            "covid_detections": covid_hits, "covid_target": f">= {args.windows - allowed}",
+            "heldout_false_alarms": heldout_alarms,
+            "heldout_target": f"<= {allowed}",
+            "heldout_ok": heldout_alarms <= allowed,
+            "covid_detections": covid_hits,
+            "covid_target": f">= {args.windows - allowed}",
             "covid_ok": covid_hits >= args.windows - allowed,
         }
         print()
@@ -204,11 +234,22 @@ def main(argv=None) -> dict:
     results = {
         "machine": machine(),
         "load_average_at_end": os.getloadavg(),
-        "bundle": str(args.bundle), "variant": args.variant, "model_version": predictor.version,
-        "reference": {"split": args.reference_split, "rows": len(reference), "seconds_to_build": round(reference_seconds, 1)},
-        "window_size": args.window_size, "windows": args.windows, "seed": args.seed,
+        "bundle": str(args.bundle),
+        "variant": args.variant,
+        "model_version": predictor.version,
+        "reference": {
+            "split": args.reference_split,
+            "rows": len(reference),
+            "seconds_to_build": round(reference_seconds, 1),
+        },
+        "window_size": args.window_size,
+        "windows": args.windows,
+        "seed": args.seed,
         "config": config.model_dump(),
-        "summary": summaries, "targets": targets, "timing": timing, "windows_detail": details,
+        "summary": summaries,
+        "targets": targets,
+        "timing": timing,
+        "windows_detail": details,
         "command": " ".join([Path(sys.executable).name] + sys.argv),
     }
     if args.reports_dir is None:
@@ -225,7 +266,9 @@ def time_one_report(args, config, reference, reference_pool, traffic: pd.Series,
     n = args.timing_rows
     if len(reference) < n:  # the calibration reference is smaller: build one of the asked size
         titles = reference_pool["title"].sample(n=min(n, len(reference_pool)), random_state=args.seed + 1)
-        reference = cached_features(f"timing_reference_{args.reference_split}_{n}_{args.seed}", titles.tolist(), predictor, args.cache_dir)
+        reference = cached_features(
+            f"timing_reference_{args.reference_split}_{n}_{args.seed}", titles.tolist(), predictor, args.cache_dir
+        )
         reference.attrs.setdefault("model_version", predictor.version)
     titles = traffic.sample(n=min(n, len(traffic)), random_state=args.seed).tolist()
     t0 = time.perf_counter()
@@ -237,21 +280,36 @@ def time_one_report(args, config, reference, reference_pool, traffic: pd.Series,
     current = window_features(logged, predictor)
     embed_seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
-    timing_config = config.model_copy(update={"max_reference_rows": max(config.max_reference_rows, n), "max_current_rows": max(config.max_current_rows, n)})
+    timing_config = config.model_copy(
+        update={
+            "max_reference_rows": max(config.max_reference_rows, n),
+            "max_current_rows": max(config.max_current_rows, n),
+        }
+    )
     result = compute_drift(reference, current, timing_config, reports_root / "timing")
     report_seconds = time.perf_counter() - t1
     total = embed_seconds + report_seconds
-    log(f"timing {len(reference)} vs {len(current)}: embed window {embed_seconds:.1f} s + report {report_seconds:.1f} s = {total:.1f} s "
-        f"(load average {load_before:.1f} on {os.cpu_count()} cores)")
+    log(
+        f"timing {len(reference)} vs {len(current)}: embed window {embed_seconds:.1f} s + report {report_seconds:.1f} s = {total:.1f} s "
+        f"(load average {load_before:.1f} on {os.cpu_count()} cores)"
+    )
     return {
-        "n_reference": result.n_reference, "n_current": result.n_current,
-        "embed_window_seconds": round(embed_seconds, 2), "report_seconds": round(report_seconds, 2),
-        "total_seconds": round(total, 2), "within_60s": total <= 60.0,
-        "predict_seconds_not_counted": round(predict_seconds, 2), "load_average_before": round(load_before, 2),
+        "n_reference": result.n_reference,
+        "n_current": result.n_current,
+        "embed_window_seconds": round(embed_seconds, 2),
+        "report_seconds": round(report_seconds, 2),
+        "total_seconds": round(total, 2),
+        "within_60s": total <= 60.0,
+        "predict_seconds_not_counted": round(predict_seconds, 2),
+        "load_average_before": round(load_before, 2),
         "drifted": result.drifted,
-        "table_row": {"report": f"{result.n_reference} vs {result.n_current}", "embed window (s)": round(embed_seconds, 1),
-                      "Evidently report + embedding test (s)": round(report_seconds, 1), "total (s)": round(total, 1),
-                      "load average": round(load_before, 1)},
+        "table_row": {
+            "report": f"{result.n_reference} vs {result.n_current}",
+            "embed window (s)": round(embed_seconds, 1),
+            "Evidently report + embedding test (s)": round(report_seconds, 1),
+            "total (s)": round(total, 1),
+            "load average": round(load_before, 1),
+        },
     }
 
 

@@ -52,8 +52,13 @@ def replay(day: date, path: Path, n: int, feedback: bool, seed: int) -> dict:
 
 
 def dagster(*args: str) -> None:
-    subprocess.run(["dagster", *args, "-m", "fakenews_assets.definitions"], check=True, cwd=REPO,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    subprocess.run(
+        ["dagster", *args, "-m", "fakenews_assets.definitions"],
+        check=True,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def evaluate(bundle: Path, frames: dict[str, pd.DataFrame]) -> dict:
@@ -63,7 +68,9 @@ def evaluate(bundle: Path, frames: dict[str, pd.DataFrame]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--latency-seconds", type=float, default=30, help="length of the API load test (bench/api_latency.py)")
+    parser.add_argument(
+        "--latency-seconds", type=float, default=30, help="length of the API load test (bench/api_latency.py)"
+    )
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--window", type=int, default=500, help="headlines per replayed day")
     parser.add_argument("--covid-feedback", type=int, default=3000, help="COVID posts streamed with their labels")
@@ -83,7 +90,10 @@ def main() -> None:
     covid_stream, covid_unseen = covid[covid["split"] == "train"], covid[covid["split"] == "val"]
     write_csv_atomically(covid_stream[["title", "label"]], work / "covid_stream.csv")
     write_csv_atomically(fnn_test[["title", "label"]], work / "fnn_heldout.csv")
-    eval_frames = {"covid_unseen": covid_unseen[["title", "label"]].reset_index(drop=True), "fakenewsnet_test": fnn_test}
+    eval_frames = {
+        "covid_unseen": covid_unseen[["title", "label"]].reset_index(drop=True),
+        "fakenewsnet_test": fnn_test,
+    }
 
     if not args.skip_latency:
         results["latency"] = api_latency(champion, args.clients, args.latency_seconds)[0]
@@ -102,9 +112,16 @@ def main() -> None:
         started = time.perf_counter()
         dagster("asset", "materialize", "--select", "daily_predictions,drift_report", "--partition", day.isoformat())
         summary = read_summary(day.isoformat())
-        row = {"day": day.isoformat(), "traffic": name, "rows": summary["n_current"], "drifted": summary["drifted"],
-               "drift_share": round(summary["drift_share"], 2), "embedding_auc": round(summary["embedding_drift"]["score"], 3),
-               "report_s": round(time.perf_counter() - started, 1), "feedback": streamed.get("feedback_stored", 0)}
+        row = {
+            "day": day.isoformat(),
+            "traffic": name,
+            "rows": summary["n_current"],
+            "drifted": summary["drifted"],
+            "drift_share": round(summary["drift_share"], 2),
+            "embedding_auc": round(summary["embedding_drift"]["score"], 3),
+            "report_s": round(time.perf_counter() - started, 1),
+            "feedback": streamed.get("feedback_stored", 0),
+        }
         results["days"].append(row)
         print(row, flush=True)
 
@@ -121,13 +138,17 @@ def main() -> None:
         if not requests_made:
             sys.exit("the drift sensor requested no retrain")
         started = time.perf_counter()
-        run = defs.get_job_def("retrain").execute_in_process(instance=instance, tags=evaluation.run_requests[0].tags,
-                                                            raise_on_error=False)
+        run = defs.get_job_def("retrain").execute_in_process(
+            instance=instance, tags=evaluation.run_requests[0].tags, raise_on_error=False
+        )
         results["retrain"] = {"success": run.success, "minutes": round((time.perf_counter() - started) / 60, 1)}
 
     new_champion = champion_path()
     results["promoted"] = new_champion != champion
-    results["macro_f1"] = {"old champion": evaluate(champion, eval_frames), "new champion": evaluate(new_champion, eval_frames)}
+    results["macro_f1"] = {
+        "old champion": evaluate(champion, eval_frames),
+        "new champion": evaluate(new_champion, eval_frames),
+    }
     old, new = results["macro_f1"]["old champion"], results["macro_f1"]["new champion"]
     results["gain_points"] = {k: round(100 * (new[k] - old[k]), 1) for k in old}
     print(markdown_table(results["days"]))

@@ -55,7 +55,9 @@ def headlines(path: Path) -> pd.DataFrame:
     return frame[frame["title"].str.strip() != ""].reset_index(drop=True)
 
 
-def measure(model_config: ModelConfig, train: TokenizedSplit, pad_token_id: int, batch_size: int, steps: int, warmup: int) -> dict:
+def measure(
+    model_config: ModelConfig, train: TokenizedSplit, pad_token_id: int, batch_size: int, steps: int, warmup: int
+) -> dict:
     config = TrainConfig(batch_size=batch_size)
     precision = resolve_precision(config.precision, config.accelerator)
     torch.manual_seed(0)
@@ -65,15 +67,26 @@ def measure(model_config: ModelConfig, train: TokenizedSplit, pad_token_id: int,
     weights = balanced_class_weights(np.bincount(train.labels.astype(np.int64), minlength=2))
     timer = StepTimer(warmup)
     trainer = L.Trainer(
-        accelerator=config.accelerator, devices=1, precision=precision, max_steps=steps, callbacks=[timer],
-        logger=False, enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
-        limit_val_batches=0, num_sanity_val_steps=0,
+        accelerator=config.accelerator,
+        devices=1,
+        precision=precision,
+        max_steps=steps,
+        callbacks=[timer],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
     )
     # batch_size=None: the loader hands over the pre-built batches as they are
     trainer.fit(ClassifierModule(model, config, weights), train_dataloaders=DataLoader(batches, batch_size=None))
     return {
-        "device": describe_device()["name"], "precision": precision, "batch size": batch_size,
-        "timed steps": steps - warmup, "samples/s": round(timer.samples_per_second, 1),
+        "device": describe_device()["name"],
+        "precision": precision,
+        "batch size": batch_size,
+        "timed steps": steps - warmup,
+        "samples/s": round(timer.samples_per_second, 1),
     }
 
 
@@ -91,8 +104,24 @@ def pack(out: Path, data: Path) -> None:
     shutil.copyfile(data, out / data.name)
     pins = [f"{name}=={version(name)}" for name in DEVICE_WHEELS]
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "--python-version", DEVICE_PYTHON,
-         "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64", "-d", str(out / "wheels"), *pins],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            DEVICE_PYTHON,
+            "--platform",
+            "manylinux_2_17_x86_64",
+            "--platform",
+            "manylinux2014_x86_64",
+            "-d",
+            str(out / "wheels"),
+            *pins,
+        ],
         check=True,
     )
     size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
@@ -113,10 +142,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--batch-sizes", type=batch_sizes, default=[32], help="comma-separated; 32 is the default config's")
+    parser.add_argument(
+        "--batch-sizes", type=batch_sizes, default=[32], help="comma-separated; 32 is the default config's"
+    )
     parser.add_argument("--encoder", help="encoder folder (default: the packaged all-MiniLM-L6-v2)")
     parser.add_argument("--data", type=Path, default=FAKENEWSNET)
-    parser.add_argument("--pack", type=Path, metavar="DIR", help="write the folder to carry to the GPU machine, and stop")
+    parser.add_argument(
+        "--pack", type=Path, metavar="DIR", help="write the folder to carry to the GPU machine, and stop"
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if not args.data.is_file():
@@ -129,11 +162,15 @@ def main() -> None:
     model_config = ModelConfig(encoder=args.encoder)
     tokenizer = load_tokenizer(model_config)
     train = tokenize_frame(headlines(args.data), tokenizer, model_config.max_length)  # once, for every batch size
-    rows = [measure(model_config, train, tokenizer.pad_token_id, size, args.steps, args.warmup) for size in args.batch_sizes]
+    rows = [
+        measure(model_config, train, tokenizer.pad_token_id, size, args.steps, args.warmup) for size in args.batch_sizes
+    ]
     print(json.dumps(rows, indent=2))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"torch": torch.__version__, "device": describe_device(), "rows": rows}, indent=2))
+        args.out.write_text(
+            json.dumps({"torch": torch.__version__, "device": describe_device(), "rows": rows}, indent=2)
+        )
 
 
 if __name__ == "__main__":

@@ -50,7 +50,9 @@ def timed(fn, repeats: int) -> tuple[float, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, required=True, help="fp32 bundle with variants (run `fakenews quantize` first)")
+    parser.add_argument(
+        "--model", type=Path, required=True, help="fp32 bundle with variants (run `fakenews quantize` first)"
+    )
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3, help="best of N timed passes for our predictor")
     parser.add_argument("--out", type=Path)
@@ -72,22 +74,24 @@ def main() -> None:
     for variant in ("fp32", "int8", "bf16"):
         predictor = Predictor.from_path(variant_path(args.model, variant), "fp32")
         predictor.predict_proba(titles[:64])  # warm-up
-        results[f"ours {variant}"] = timed(lambda: predictor.predict_proba(titles), args.repeats)
+        results[f"ours {variant}"] = timed(lambda p=predictor: p.predict_proba(titles), args.repeats)
 
     ref_seconds, ref_probs = results["ours fp32"]
     ref_acc = float(((ref_probs >= threshold) == labels).mean())
     table = []
     for name, (seconds, probs) in results.items():
         accuracy = float(((probs >= threshold) == labels).mean())
-        table.append({
-            "engine": name,
-            "headlines/s": round(len(titles) / seconds, 1),
-            "x pipeline": round(pipeline_seconds / seconds, 2),
-            "x our fp32": round(ref_seconds / seconds, 2),
-            "accuracy": round(accuracy, 4),
-            "Δ acc vs fp32 (pts)": round(100 * (accuracy - ref_acc), 2),
-            "agreement": round(float(((probs >= threshold) == (ref_probs >= threshold)).mean()), 4),
-        })
+        table.append(
+            {
+                "engine": name,
+                "headlines/s": round(len(titles) / seconds, 1),
+                "x pipeline": round(pipeline_seconds / seconds, 2),
+                "x our fp32": round(ref_seconds / seconds, 2),
+                "accuracy": round(accuracy, 4),
+                "Δ acc vs fp32 (pts)": round(100 * (accuracy - ref_acc), 2),
+                "agreement": round(float(((probs >= threshold) == (ref_probs >= threshold)).mean()), 4),
+            }
+        )
     print(f"{len(titles)} held-out headlines; {machine()}\n")
     print(markdown_table(table))
     if args.out:

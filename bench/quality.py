@@ -32,10 +32,15 @@ from fakenews_ml.predict import Predictor  # noqa: E402
 def tfidf_baseline(train, test, val) -> dict:
     word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
     char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)
-    features = lambda frame, fit=False: hstack([  # noqa: E731
-        (word.fit_transform if fit else word.transform)(frame["title"]),
-        (char.fit_transform if fit else char.transform)(frame["title"]),
-    ]).tocsr()
+
+    def features(frame, fit=False):
+        return hstack(
+            [
+                (word.fit_transform if fit else word.transform)(frame["title"]),
+                (char.fit_transform if fit else char.transform)(frame["title"]),
+            ]
+        ).tocsr()
+
     model = LogisticRegression(C=4.0, max_iter=3000, solver="liblinear").fit(features(train, fit=True), train["label"])
     threshold = tune_threshold(val["label"].to_numpy(), model.predict_proba(features(val))[:, 1])
     return compute_metrics(test["label"].to_numpy(), model.predict_proba(features(test))[:, 1], threshold)
@@ -55,11 +60,23 @@ def main() -> None:
     ours = evaluate_predictor(Predictor.from_path(model, "auto"), test)
     components = read_json(model, "metrics").get("components", {}).get("test", {})
     rows = [
-        {"model": "TF-IDF word 1-2 + char 2-5, logistic regression", "macro-F1": round(baseline["macro_f1"], 4), "ROC-AUC": round(baseline["roc_auc"], 4), "accuracy": round(baseline["accuracy"], 4)},
-        {"model": f"ours ({ours['variant']}, served)", "macro-F1": round(ours["macro_f1"], 4), "ROC-AUC": round(ours["roc_auc"], 4), "accuracy": round(ours["accuracy"], 4)},
+        {
+            "model": "TF-IDF word 1-2 + char 2-5, logistic regression",
+            "macro-F1": round(baseline["macro_f1"], 4),
+            "ROC-AUC": round(baseline["roc_auc"], 4),
+            "accuracy": round(baseline["accuracy"], 4),
+        },
+        {
+            "model": f"ours ({ours['variant']}, served)",
+            "macro-F1": round(ours["macro_f1"], 4),
+            "ROC-AUC": round(ours["roc_auc"], 4),
+            "accuracy": round(ours["accuracy"], 4),
+        },
     ]
-    print(f"test split: {len(test)} headlines (the bundle's heldout_test.csv); transformer alone ROC-AUC "
-          f"{components.get('transformer_roc_auc', float('nan')):.4f}, lexical half alone {components.get('lexical_roc_auc', float('nan')):.4f}\n")
+    print(
+        f"test split: {len(test)} headlines (the bundle's heldout_test.csv); transformer alone ROC-AUC "
+        f"{components.get('transformer_roc_auc', float('nan')):.4f}, lexical half alone {components.get('lexical_roc_auc', float('nan')):.4f}\n"
+    )
     print(markdown_table(rows))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

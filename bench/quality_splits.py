@@ -44,12 +44,17 @@ def main() -> None:
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as out:
             result = train_from_sources(config, Path(out) / "bundle")
-        rows.append({
-            "split seed": seed, "test rows": len(frames["test"]),
-            "TF-IDF macro-F1": round(baseline["macro_f1"], 4), "TF-IDF ROC-AUC": round(baseline["roc_auc"], 4),
-            "ours macro-F1": round(result.test_metrics["macro_f1"], 4), "ours ROC-AUC": round(result.test_metrics["roc_auc"], 4),
-            "train min": round((time.perf_counter() - started) / 60, 1),
-        })
+        rows.append(
+            {
+                "split seed": seed,
+                "test rows": len(frames["test"]),
+                "TF-IDF macro-F1": round(baseline["macro_f1"], 4),
+                "TF-IDF ROC-AUC": round(baseline["roc_auc"], 4),
+                "ours macro-F1": round(result.test_metrics["macro_f1"], 4),
+                "ours ROC-AUC": round(result.test_metrics["roc_auc"], 4),
+                "train min": round((time.perf_counter() - started) / 60, 1),
+            }
+        )
         print(markdown_table(rows[-1:]), flush=True)
     mean = {key: round(float(np.mean([row[key] for row in rows])), 4) for key in rows[0] if "F1" in key or "AUC" in key}
     rows.append({"split seed": "mean", "test rows": "", **mean, "train min": ""})

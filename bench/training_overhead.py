@@ -56,9 +56,18 @@ def hand_loop(batches, model, weights, config, precision, warmup) -> float:
 def lightning_loop(batches, model, weights, config, precision, warmup) -> float:
     timer = StepTimer(warmup)
     trainer = L.Trainer(
-        accelerator="cpu", devices=1, precision=precision, max_steps=len(batches), callbacks=[timer],
-        logger=L.loggers.CSVLogger("/tmp/fakenews-bench"), enable_progress_bar=False, enable_model_summary=False,
-        enable_checkpointing=False, limit_val_batches=0, num_sanity_val_steps=0, log_every_n_steps=20,
+        accelerator="cpu",
+        devices=1,
+        precision=precision,
+        max_steps=len(batches),
+        callbacks=[timer],
+        logger=L.loggers.CSVLogger("/tmp/fakenews-bench"),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        log_every_n_steps=20,
     )
     # batch_size=None: the loader hands over our pre-built batches as they are
     trainer.fit(ClassifierModule(model, config, weights), train_dataloaders=DataLoader(batches, batch_size=None))
@@ -80,7 +89,9 @@ def main() -> None:
     train = tokenize_splits({"train": train_split()}, tokenizer, model_config.max_length)["train"]
     loader = make_loader(train, args.batch_size, tokenizer.pad_token_id, shuffle=True, seed=0)
     batches = [batch for _, batch in zip(range(args.steps), loader)]  # identical batches for both loops
-    weights = balanced_class_weights(torch.bincount(torch.from_numpy(train.labels.astype("int64")), minlength=2).numpy())
+    weights = balanced_class_weights(
+        torch.bincount(torch.from_numpy(train.labels.astype("int64")), minlength=2).numpy()
+    )
 
     speeds = {"hand-written loop": [], "Lightning (ours)": []}
     for _ in range(args.rounds):
@@ -97,7 +108,9 @@ def main() -> None:
     print(markdown_table(rows))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"machine": machine(), "precision": precision, "rows": rows, "all": speeds}, indent=2))
+        args.out.write_text(
+            json.dumps({"machine": machine(), "precision": precision, "rows": rows, "all": speeds}, indent=2)
+        )
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # a source checkout without `pip install -e .`
     sys.path.insert(0, str(ROOT))
 
-from dashboards import components, data
-from dashboards.dagster_client import display_url, webserver_url
+from dashboards import components, data  # noqa: E402 - after the sys.path fix above
+from dashboards.dagster_client import display_url, webserver_url  # noqa: E402
 
 st.set_page_config(page_title="fakenews", page_icon=":material/newspaper:", layout="wide")
 st.set_option("client.showErrorDetails", "none")

@@ -114,18 +114,35 @@ def probability_meter(prob_fake: float, threshold: float, height: int = 115) -> 
     the axis and its title (about 80 px)."""
     scale = alt.Scale(domain=[0, 1])
     y, y2 = alt.Y("lo:Q", axis=None, scale=alt.Scale(domain=[0, 1])), alt.Y2("hi:Q")
-    bands = pd.DataFrame({"start": [0.0, threshold], "end": [threshold, 1.0], "zone": ["real", "fake"], "lo": 0.0, "hi": 1.0})
-    band = alt.Chart(bands).mark_rect(opacity=0.3).encode(
-        x=alt.X("start:Q", scale=scale, title="probability the headline is fake", axis=alt.Axis(format="%")),
-        x2="end:Q", y=y, y2=y2,
-        color=alt.Color("zone:N", scale=LABEL_COLORS, legend=None),
-        tooltip=[alt.Tooltip("zone:N", title="verdict in this zone")],
+    bands = pd.DataFrame(
+        {"start": [0.0, threshold], "end": [threshold, 1.0], "zone": ["real", "fake"], "lo": 0.0, "hi": 1.0}
     )
-    rule = alt.Chart(pd.DataFrame({"t": [threshold], "lo": 0.0, "hi": 1.0})).mark_rule(strokeDash=[4, 3], color="#555555").encode(
-        x=alt.X("t:Q", scale=scale), y=y, y2=y2, tooltip=[alt.Tooltip("t:Q", title="decision threshold", format=".3f")]
+    band = (
+        alt.Chart(bands)
+        .mark_rect(opacity=0.3)
+        .encode(
+            x=alt.X("start:Q", scale=scale, title="probability the headline is fake", axis=alt.Axis(format="%")),
+            x2="end:Q",
+            y=y,
+            y2=y2,
+            color=alt.Color("zone:N", scale=LABEL_COLORS, legend=None),
+            tooltip=[alt.Tooltip("zone:N", title="verdict in this zone")],
+        )
     )
-    marker = alt.Chart(pd.DataFrame({"p": [prob_fake], "lo": 0.0, "hi": 1.0})).mark_rule(strokeWidth=6, color="black").encode(
-        x=alt.X("p:Q", scale=scale), y=y, y2=y2, tooltip=[alt.Tooltip("p:Q", title="P(fake)", format=".3f")]
+    rule = (
+        alt.Chart(pd.DataFrame({"t": [threshold], "lo": 0.0, "hi": 1.0}))
+        .mark_rule(strokeDash=[4, 3], color="#555555")
+        .encode(
+            x=alt.X("t:Q", scale=scale),
+            y=y,
+            y2=y2,
+            tooltip=[alt.Tooltip("t:Q", title="decision threshold", format=".3f")],
+        )
+    )
+    marker = (
+        alt.Chart(pd.DataFrame({"p": [prob_fake], "lo": 0.0, "hi": 1.0}))
+        .mark_rule(strokeWidth=6, color="black")
+        .encode(x=alt.X("p:Q", scale=scale), y=y, y2=y2, tooltip=[alt.Tooltip("p:Q", title="P(fake)", format=".3f")])
     )
     return (band + rule + marker).properties(height=height)
 

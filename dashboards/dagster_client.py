@@ -230,18 +230,24 @@ class DagsterClient:
                 f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=self.timeout
             )
         except requests.exceptions.Timeout:
-            raise DagsterError(f"the Dagster webserver at {self.shown_url} did not answer within {self.timeout[1]:.0f} s", True) from None
+            raise DagsterError(
+                f"the Dagster webserver at {self.shown_url} did not answer within {self.timeout[1]:.0f} s", True
+            ) from None
         except requests.exceptions.RequestException as exc:
             reason = type(exc).__name__
             if isinstance(exc, requests.exceptions.ConnectionError):
                 reason = "connection refused or host unreachable"
-            raise DagsterError(f"the Dagster webserver at {self.shown_url} is not reachable ({reason})", False) from None
+            raise DagsterError(
+                f"the Dagster webserver at {self.shown_url} is not reachable ({reason})", False
+            ) from None
         if response.status_code != 200:
             raise DagsterError(f"the Dagster webserver at {self.shown_url} answered HTTP {response.status_code}", True)
         try:
             body = response.json()
         except ValueError:
-            raise DagsterError(f"{self.shown_url}/graphql did not answer with JSON: is this a Dagster webserver?", True) from None
+            raise DagsterError(
+                f"{self.shown_url}/graphql did not answer with JSON: is this a Dagster webserver?", True
+            ) from None
         if not isinstance(body, dict):
             raise DagsterError(f"{self.shown_url}/graphql answered with unexpected JSON", True)
         if body.get("errors"):
@@ -254,20 +260,30 @@ class DagsterClient:
 
     def overview(self, recent_runs: int = 10, ticks: int = 5) -> Overview:
         try:
-            data = self._post(OVERVIEW_QUERY, {"activeStatuses": ACTIVE_RUN_STATUSES, "recentRuns": recent_runs, "ticks": ticks})
+            data = self._post(
+                OVERVIEW_QUERY, {"activeStatuses": ACTIVE_RUN_STATUSES, "recentRuns": recent_runs, "ticks": ticks}
+            )
         except DagsterError as exc:
             return Overview(url=self.shown_url, reachable=exc.reachable, error=str(exc))
         try:
             return _parse_overview(self.shown_url, data)
         except (KeyError, TypeError, ValueError) as exc:  # a schema this client does not know
-            return Overview(url=self.shown_url, reachable=True, error=f"unexpected answer from Dagster ({type(exc).__name__}: {exc})")
+            return Overview(
+                url=self.shown_url,
+                reachable=True,
+                error=f"unexpected answer from Dagster ({type(exc).__name__}: {exc})",
+            )
 
     # ----- launching --------------------------------------------------------------------------------
 
     def find_job(self, overview: Overview, job_name: str | None = None) -> tuple[str, str, str] | None:
         """(location, repository, job) of the retrain job: ``job_name``, else $FAKENEWS_RETRAIN_JOB, else the
         first of DEFAULT_RETRAIN_JOBS that the workspace has. Looked up, never hard-coded."""
-        wanted = [job_name] if job_name else ([os.environ[RETRAIN_JOB_ENV]] if os.environ.get(RETRAIN_JOB_ENV) else list(DEFAULT_RETRAIN_JOBS))
+        wanted = (
+            [job_name]
+            if job_name
+            else ([os.environ[RETRAIN_JOB_ENV]] if os.environ.get(RETRAIN_JOB_ENV) else list(DEFAULT_RETRAIN_JOBS))
+        )
         for name in wanted:
             for location, repository, job in overview.jobs:
                 if job == name:
@@ -275,7 +291,10 @@ class DagsterClient:
         return None
 
     def launch_job(self, location: str, repository: str, job: str) -> LaunchResult:
-        params = {"selector": {"repositoryLocationName": location, "repositoryName": repository, "jobName": job}, "runConfigData": {}}
+        params = {
+            "selector": {"repositoryLocationName": location, "repositoryName": repository, "jobName": job},
+            "runConfigData": {},
+        }
         try:
             data = self._post(LAUNCH_MUTATION, {"executionParams": params})
         except DagsterError as exc:
@@ -284,11 +303,19 @@ class DagsterClient:
         kind = result.get("__typename")
         if kind == "LaunchRunSuccess":
             run_id = result["run"]["runId"]
-            return LaunchResult(True, f"launched {job} (run {run_id[:8]})", run_id=run_id, job=job, run_url=f"{self.shown_url}/runs/{run_id}")
+            return LaunchResult(
+                True,
+                f"launched {job} (run {run_id[:8]})",
+                run_id=run_id,
+                job=job,
+                run_url=f"{self.shown_url}/runs/{run_id}",
+            )
         if kind == "RunConfigValidationInvalid":
             problems = "; ".join(e.get("message", "") for e in result.get("errors", []))
             return LaunchResult(False, f"Dagster refused the run configuration of {job}: {problems}", job=job)
-        return LaunchResult(False, f"Dagster did not launch {job}: {kind}: {result.get('message', 'no message')}", job=job)
+        return LaunchResult(
+            False, f"Dagster did not launch {job}: {kind}: {result.get('message', 'no message')}", job=job
+        )
 
     def launch_retrain(self, overview: Overview | None = None) -> LaunchResult:
         overview = overview or self.overview(recent_runs=1, ticks=1)
@@ -298,7 +325,9 @@ class DagsterClient:
         if found is None:
             names = os.environ.get(RETRAIN_JOB_ENV) or " or ".join(DEFAULT_RETRAIN_JOBS)
             known = ", ".join(sorted({j for _, _, j in overview.jobs})) or "none"
-            return LaunchResult(False, f"no job named {names} in the Dagster workspace (jobs: {known}); set {RETRAIN_JOB_ENV}")
+            return LaunchResult(
+                False, f"no job named {names} in the Dagster workspace (jobs: {known}); set {RETRAIN_JOB_ENV}"
+            )
         return self.launch_job(*found)
 
 
@@ -318,7 +347,13 @@ def _key(asset_key: dict) -> str:
 
 def _ticks(state: dict) -> list[Tick]:
     return [
-        Tick(t["status"], _ts(t.get("timestamp")), list(t.get("runIds") or []), t.get("skipReason"), (t.get("error") or {}).get("message"))
+        Tick(
+            t["status"],
+            _ts(t.get("timestamp")),
+            list(t.get("runIds") or []),
+            t.get("skipReason"),
+            (t.get("error") or {}).get("message"),
+        )
         for t in state.get("ticks") or []
     ]
 
@@ -328,7 +363,14 @@ def _runs(block: dict, where: str, warnings: list[str]) -> list[RunRow]:
         warnings.append(f"{where}: {block.get('message', block.get('__typename'))}")
         return []
     return [
-        RunRow(r["runId"], r["jobName"], r["status"], _ts(r.get("creationTime")), _ts(r.get("startTime")), _ts(r.get("endTime")))
+        RunRow(
+            r["runId"],
+            r["jobName"],
+            r["status"],
+            _ts(r.get("creationTime")),
+            _ts(r.get("startTime")),
+            _ts(r.get("endTime")),
+        )
         for r in block["results"]
     ]
 
@@ -349,15 +391,24 @@ def _parse_overview(url: str, data: dict) -> Overview:
             overview.instigators.append(Instigator("sensor", sensor["name"], state["status"], detail, _ticks(state)))
         for schedule in repo["schedules"]:
             state = schedule["scheduleState"]
-            overview.instigators.append(Instigator("schedule", schedule["name"], state["status"], f"cron {schedule['cronSchedule']}", _ticks(state)))
+            overview.instigators.append(
+                Instigator(
+                    "schedule", schedule["name"], state["status"], f"cron {schedule['cronSchedule']}", _ticks(state)
+                )
+            )
         for node in repo["assetNodes"]:
             key = _key(node["assetKey"])
             latest = (node.get("assetMaterializations") or [None])[0]
-            overview.assets.append(AssetRow(
-                key, node.get("groupName") or "", bool(node.get("isPartitioned")),
-                _ts(latest["timestamp"]) if latest else None, latest["runId"] if latest else None,
-                latest.get("partition") if latest else None,
-            ))
+            overview.assets.append(
+                AssetRow(
+                    key,
+                    node.get("groupName") or "",
+                    bool(node.get("isPartitioned")),
+                    _ts(latest["timestamp"]) if latest else None,
+                    latest["runId"] if latest else None,
+                    latest.get("partition") if latest else None,
+                )
+            )
             checks = node.get("assetChecksOrError") or {}
             if checks.get("__typename") != "AssetChecks":
                 if checks:
@@ -366,10 +417,18 @@ def _parse_overview(url: str, data: dict) -> Overview:
             for check in checks["checks"]:
                 execution = check.get("executionForLatestMaterialization") or {}
                 evaluation = execution.get("evaluation") or {}
-                overview.checks.append(CheckRow(
-                    key, check["name"], bool(check.get("blocking")), execution.get("status") or "NOT_RUN",
-                    _ts(execution.get("timestamp")), execution.get("runId"), execution.get("partition"), evaluation.get("description"),
-                ))
+                overview.checks.append(
+                    CheckRow(
+                        key,
+                        check["name"],
+                        bool(check.get("blocking")),
+                        execution.get("status") or "NOT_RUN",
+                        _ts(execution.get("timestamp")),
+                        execution.get("runId"),
+                        execution.get("partition"),
+                        evaluation.get("description"),
+                    )
+                )
     overview.active_runs = _runs(data["active"], "running and queued runs", overview.warnings)
     overview.recent_runs = _runs(data["recent"], "recent runs", overview.warnings)
     return overview

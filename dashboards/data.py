@@ -87,8 +87,12 @@ def champion_summary() -> dict | None:
     if path is None:
         return None
     meta = read_meta(path)
-    return {"version": meta["version"], "folder": path.name, "created_at": meta.get("created_at"),
-            "threshold": float(meta.get("threshold", 0.5))}
+    return {
+        "version": meta["version"],
+        "folder": path.name,
+        "created_at": meta.get("created_at"),
+        "threshold": float(meta.get("threshold", 0.5)),
+    }
 
 
 # ----- the prediction log -------------------------------------------------------------------------------
@@ -121,8 +125,15 @@ def classify(model: ServedModel, titles: list[str], progress=None) -> tuple[pd.D
     request_id = str(uuid.uuid4())
     now = datetime.now(UTC)
     rows = [
-        {"request_id": request_id, "created_at": now, "title": t, "prob_fake": float(p), "label": int(y),
-         "model_version": model.version, "origin": ORIGIN}
+        {
+            "request_id": request_id,
+            "created_at": now,
+            "title": t,
+            "prob_fake": float(p),
+            "label": int(y),
+            "model_version": model.version,
+            "origin": ORIGIN,
+        }
         for t, p, y in zip(titles, result["prob_fake"], result["label"])
     ]
     error = None
@@ -131,21 +142,25 @@ def classify(model: ServedModel, titles: list[str], progress=None) -> tuple[pd.D
     except Exception as exc:  # noqa: BLE001 - a log outage must not hide the verdicts
         components.log.exception("could not write predictions to the log")
         ids, error = [None] * len(rows), components.safe_message(exc)
-    frame = pd.DataFrame({
-        "prob_fake": result["prob_fake"].astype(float).to_numpy(),
-        "label": result["label"].astype(int).to_numpy(),
-        "verdict": ["fake" if y else "real" for y in result["label"]],
-        "model_version": model.version,
-        "request_id": request_id,
-        "prediction_id": pd.array(ids, dtype="Int64"),
-    })
+    frame = pd.DataFrame(
+        {
+            "prob_fake": result["prob_fake"].astype(float).to_numpy(),
+            "label": result["label"].astype(int).to_numpy(),
+            "verdict": ["fake" if y else "real" for y in result["label"]],
+            "model_version": model.version,
+            "request_id": request_id,
+            "prediction_id": pd.array(ids, dtype="Int64"),
+        }
+    )
     traffic.clear()
     return frame, error
 
 
 def store_feedback(items: list[tuple[int, int]]) -> int:
     """Store (prediction_id, label) pairs as feedback linked to logged predictions; returns how many."""
-    ids = prediction_log().add_feedback([{"prediction_id": int(pid), "label": int(label)} for pid, label in items], source=FEEDBACK_SOURCE)
+    ids = prediction_log().add_feedback(
+        [{"prediction_id": int(pid), "label": int(label)} for pid, label in items], source=FEEDBACK_SOURCE
+    )
     feedback_stats.clear()
     return len(ids)
 
@@ -276,17 +291,19 @@ def _quantization(path: Path) -> list[dict]:
     for variant, info in report.items():
         if not isinstance(info, dict) or "size_bytes" not in info:
             continue
-        rows.append({
-            "variant": variant,
-            "recommended": variant == recommended,
-            "size_bytes": info.get("size_bytes"),
-            "size_ratio": info.get("size_ratio", 1.0),
-            "rows_per_second": info.get("rows_per_second"),
-            "speedup_vs_fp32": info.get("speedup_vs_fp32", 1.0),
-            "accuracy_delta": info.get("accuracy_delta", 0.0 if variant == "fp32" else None),
-            "agreement": info.get("agreement", 1.0 if variant == "fp32" else None),
-            "passed": info.get("passed", True),
-        })
+        rows.append(
+            {
+                "variant": variant,
+                "recommended": variant == recommended,
+                "size_bytes": info.get("size_bytes"),
+                "size_ratio": info.get("size_ratio", 1.0),
+                "rows_per_second": info.get("rows_per_second"),
+                "speedup_vs_fp32": info.get("speedup_vs_fp32", 1.0),
+                "accuracy_delta": info.get("accuracy_delta", 0.0 if variant == "fp32" else None),
+                "agreement": info.get("agreement", 1.0 if variant == "fp32" else None),
+                "passed": info.get("passed", True),
+            }
+        )
     return rows
 
 
@@ -307,13 +324,19 @@ def _bundle_record(path: Path, meta: dict, champion: bool) -> dict:
         "sources": _sources(lineage),
         "feedback_rows": int((lineage.get("feedback") or {}).get("rows") or 0),
         "parent": (lineage.get("parent") or {}).get("version"),
-        "split_rows": {name: info.get("rows") for name, info in (lineage.get("splits") or {}).items() if isinstance(info, dict)},
+        "split_rows": {
+            name: info.get("rows") for name, info in (lineage.get("splits") or {}).items() if isinstance(info, dict)
+        },
         "code_version": lineage.get("code_version"),
         "test": metrics.get("test") or {},
         "val": metrics.get("val") or {},
         "quantization": _quantization(path),
         "history": training.get("history") or [],
-        "training": {k: training.get(k) for k in ("precision", "steps", "fit_seconds", "samples_per_second") if training.get(k) is not None},
+        "training": {
+            k: training.get(k)
+            for k in ("precision", "steps", "fit_seconds", "samples_per_second")
+            if training.get(k) is not None
+        },
         "device": (training.get("device") or {}).get("name") or (training.get("device") or {}).get("type"),
         "wandb_url": _wandb_url(lineage, training, metrics),
         "plots": sorted(p.stem for p in (path / "plots").glob("*.png")),
@@ -351,11 +374,20 @@ def plot_bytes(folder: str, name: str) -> bytes | None:
 @st.cache_data(ttl=15, show_spinner=False)
 def promotions(home: str) -> pd.DataFrame:
     rows = [
-        {"promoted at": pd.Timestamp(r.get("at")), "version": r.get("version"), "bundle": Path(str(r.get("path") or "")).name,
-         "replaced": Path(r["previous"]).name if r.get("previous") else "—", "reason": r.get("reason") or ""}
+        {
+            "promoted at": pd.Timestamp(r.get("at")),
+            "version": r.get("version"),
+            "bundle": Path(str(r.get("path") or "")).name,
+            "replaced": Path(r["previous"]).name if r.get("previous") else "—",
+            "reason": r.get("reason") or "",
+        }
         for r in promotion_history()
     ]
-    return pd.DataFrame(rows, columns=["promoted at", "version", "bundle", "replaced", "reason"]).iloc[::-1].reset_index(drop=True)
+    return (
+        pd.DataFrame(rows, columns=["promoted at", "version", "bundle", "replaced", "reason"])
+        .iloc[::-1]
+        .reset_index(drop=True)
+    )
 
 
 def home_key() -> str:

@@ -54,7 +54,9 @@ def read_upload(name: str, data: bytes, limits: Limits = Limits()) -> pd.DataFra
     except FakeNewsError as exc:
         raise InputProblem(str(exc)) from None
     if len(frame) > limits.max_rows:
-        raise InputProblem(f"{name} has {len(frame):,} rows; the limit is {limits.max_rows:,} per file. Split it into smaller files.")
+        raise InputProblem(
+            f"{name} has {len(frame):,} rows; the limit is {limits.max_rows:,} per file. Split it into smaller files."
+        )
     titles = frame["title"].astype(str).str.strip()
     too_long = titles.index[titles.str.len() > limits.max_title_chars]
     if len(too_long):

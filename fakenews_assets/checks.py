@@ -18,7 +18,8 @@ from fakenews_assets.metadata import check_table
 
 
 @dg.asset_check(
-    asset=validated_news, blocking=True,
+    asset=validated_news,
+    blocking=True,
     description="Great Expectations suite: columns, nulls, label set {0,1}, title length bounds, duplicate rate, "
     "class balance. Fails -> nothing downstream runs and the production model stays as it was.",
 )
@@ -27,8 +28,13 @@ def news_quality_suite(validated_news: dict) -> dg.AssetCheckResult:
 
     report = run_validation_suite(validated_news)
     rows = [
-        {"check": o.check, "passed": o.success, "observed": o.observed_value, "unexpected": o.unexpected_count,
-         "message": "" if o.success else o.message}
+        {
+            "check": o.check,
+            "passed": o.success,
+            "observed": o.observed_value,
+            "unexpected": o.unexpected_count,
+            "message": "" if o.success else o.message,
+        }
         for o in report.results
     ]
     return dg.AssetCheckResult(
@@ -45,7 +51,8 @@ def news_quality_suite(validated_news: dict) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(
-    asset=news_splits, blocking=True,
+    asset=news_splits,
+    blocking=True,
     description="No normalised title appears in two splits (re-checked on the written split files).",
 )
 def splits_do_not_leak(news_splits: dict) -> dg.AssetCheckResult:
@@ -64,7 +71,9 @@ def splits_do_not_leak(news_splits: dict) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(
-    asset=trained_model, blocking=True, additional_ins={"tokenized_news": dg.AssetIn(tokenized_news.key)},
+    asset=trained_model,
+    blocking=True,
+    additional_ins={"tokenized_news": dg.AssetIn(tokenized_news.key)},
     description="Model sanity: weights intact and finite, logits of shape (n, 2), probabilities in [0, 1] summing "
     "to 1, on validation rows.",
 )
@@ -72,7 +81,9 @@ def model_is_sane(trained_model: dict, tokenized_news: dict) -> dg.AssetCheckRes
     from fakenews_ml.data.tokenize import TokenizedSplit
     from fakenews_ml.stages.training import check_model_sanity
 
-    result = check_model_sanity(trained_model["bundle_path"], TokenizedSplit.load(tokenized_news["splits"]["val"]["path"]))
+    result = check_model_sanity(
+        trained_model["bundle_path"], TokenizedSplit.load(tokenized_news["splits"]["val"]["path"])
+    )
     return dg.AssetCheckResult(
         passed=result["passed"],
         severity=dg.AssetCheckSeverity.ERROR,
@@ -87,7 +98,8 @@ def model_is_sane(trained_model: dict, tokenized_news: dict) -> dg.AssetCheckRes
 
 
 @dg.asset_check(
-    asset=quantized_model, blocking=True,
+    asset=quantized_model,
+    blocking=True,
     description="Quantized variants vs fp32 on the frozen test split: accuracy drop at most max_accuracy_drop, "
     "prediction agreement at least min_agreement. No variant within bounds -> error (blocks promotion); some "
     "outside -> warning (those are never served: serving picks a variant within bounds).",
@@ -95,8 +107,13 @@ def model_is_sane(trained_model: dict, tokenized_news: dict) -> dg.AssetCheckRes
 def quantization_parity(quantized_model: dict) -> dg.AssetCheckResult:
     report, bounds = quantized_model["report"], quantized_model["bounds"]
     rows = [
-        {"variant": v, "accuracy_delta": report[v]["accuracy_delta"], "agreement": report[v]["agreement"],
-         "max_abs_prob_diff": report[v]["max_abs_prob_diff"], "passed": report[v]["passed"]}
+        {
+            "variant": v,
+            "accuracy_delta": report[v]["accuracy_delta"],
+            "agreement": report[v]["agreement"],
+            "max_abs_prob_diff": report[v]["max_abs_prob_diff"],
+            "passed": report[v]["passed"],
+        }
         for v in quantized_model["variants"]
     ]
     failed = quantized_model["failed_variants"]
@@ -121,7 +138,8 @@ def quantization_parity(quantized_model: dict) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(
-    asset=model_evaluation, blocking=True,
+    asset=model_evaluation,
+    blocking=True,
     description="Champion/challenger gate: on the same frozen test split, the challenger's metric must be at least "
     "the champion's minus the tolerance (model_evaluation's config). Fails -> no promotion.",
 )
@@ -144,7 +162,8 @@ def challenger_not_worse(model_evaluation: dict) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(
-    asset=feedback_labels, blocking=True,
+    asset=feedback_labels,
+    blocking=True,
     description="The raw-data Great Expectations suite on the feedback labels (bounds relaxed only where a small "
     "labelled batch differs: one row is enough, one class is fine). Fails -> the labels are not merged and "
     "nothing is trained on them; no labels at all passes (nothing to merge).",
@@ -153,8 +172,10 @@ def feedback_quality_suite(feedback_labels: dict) -> dg.AssetCheckResult:
     from fakenews_ml.stages.monitoring import run_feedback_suite
 
     report = run_feedback_suite(feedback_labels)
-    rows = [{"check": o.check, "passed": o.success, "observed": o.observed_value, "message": "" if o.success else o.message}
-            for o in report.results]
+    rows = [
+        {"check": o.check, "passed": o.success, "observed": o.observed_value, "message": "" if o.success else o.message}
+        for o in report.results
+    ]
     return dg.AssetCheckResult(
         passed=report.success,
         severity=dg.AssetCheckSeverity.ERROR,
@@ -173,23 +194,33 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.PreviewWarning)
 
     @dg.asset_check(
-        asset=drift_report, partitions_def=DAILY_PARTITIONS, blocking=False,
+        asset=drift_report,
+        partitions_def=DAILY_PARTITIONS,
+        blocking=False,
         description="Drift thresholds (drift_report's config): fails with severity ERROR when the share of drifted "
         "features reaches drift_share or the embedding drift exceeds its threshold, which the drift sensor answers "
         "with a retrain. A day with too little traffic to judge is a WARN, never a retrain.",
     )
     def drift_within_thresholds(context: dg.AssetCheckExecutionContext, drift_report: dict) -> dg.AssetCheckResult:
-        base = {"partition": drift_report["partition"], "status": drift_report["status"], "drifted": drift_report["drifted"]}
+        base = {
+            "partition": drift_report["partition"],
+            "status": drift_report["status"],
+            "drifted": drift_report["drifted"],
+        }
         if drift_report["status"] == "insufficient_data":
-            return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN,
-                                       description=drift_report["reason"],
-                                       metadata={**base, "rows": dg.MetadataValue.int(drift_report["rows"])})
+            return dg.AssetCheckResult(
+                passed=False,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=drift_report["reason"],
+                metadata={**base, "rows": dg.MetadataValue.int(drift_report["rows"])},
+            )
         embedding = drift_report["embedding_drift"]
         return dg.AssetCheckResult(
             passed=not drift_report["drifted"],
             severity=dg.AssetCheckSeverity.ERROR,
-            description="; ".join(drift_report["reasons"]) if drift_report["drifted"] else
-            f"drift share {drift_report['drift_share']:.2f} < {drift_report['drift_share_threshold']:.2f} and embedding "
+            description="; ".join(drift_report["reasons"])
+            if drift_report["drifted"]
+            else f"drift share {drift_report['drift_share']:.2f} < {drift_report['drift_share_threshold']:.2f} and embedding "
             f"drift {embedding['score']:.3f} <= {embedding['threshold']:.3f}",
             metadata={
                 **base,
@@ -197,11 +228,20 @@ with warnings.catch_warnings():
                 "drift_share_threshold": dg.MetadataValue.float(drift_report["drift_share_threshold"]),
                 "embedding_drift": dg.MetadataValue.float(embedding["score"]),
                 "embedding_threshold": dg.MetadataValue.float(embedding["threshold"]),
-                "drifted_features": dg.MetadataValue.json([n for n, f in drift_report["features"].items() if f["drifted"]]),
+                "drifted_features": dg.MetadataValue.json(
+                    [n for n, f in drift_report["features"].items() if f["drifted"]]
+                ),
                 "n_current": dg.MetadataValue.int(drift_report["n_current"]),
             },
         )
 
 
-ASSET_CHECKS = [news_quality_suite, splits_do_not_leak, model_is_sane, quantization_parity, challenger_not_worse,
-                feedback_quality_suite, drift_within_thresholds]
+ASSET_CHECKS = [
+    news_quality_suite,
+    splits_do_not_leak,
+    model_is_sane,
+    quantization_parity,
+    challenger_not_worse,
+    feedback_quality_suite,
+    drift_within_thresholds,
+]

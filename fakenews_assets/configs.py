@@ -44,7 +44,9 @@ def _launchpad_type(annotation):
     return annotation
 
 
-def derive_config(name: str, doc: str, *parts: tuple[type[pydantic.BaseModel], tuple[str, ...] | None]) -> type[dg.Config]:
+def derive_config(
+    name: str, doc: str, *parts: tuple[type[pydantic.BaseModel], tuple[str, ...] | None]
+) -> type[dg.Config]:
     """A ``dg.Config`` with the named fields (None = all) of each core model, defaults included."""
     fields = {}
     for model, names in parts:
@@ -79,11 +81,14 @@ ValidatedNewsConfig = derive_config(
     "ValidatedNewsConfig", "Bounds of the Great Expectations suite that gates the data.", (ValidationConfig, None)
 )
 SplitConfig = derive_config(
-    "SplitConfig", "Deduplication and the stratified train/val/test split.",
+    "SplitConfig",
+    "Deduplication and the stratified train/val/test split.",
     (DataConfig, tuple(f for f in DataConfig.model_fields if f != "sources")),
 )
 TokenizeConfig = derive_config(
-    "TokenizeConfig", "Which encoder's tokenizer, and the token budget per headline.", (ModelConfig, ("encoder", "max_length"))
+    "TokenizeConfig",
+    "Which encoder's tokenizer, and the token budget per headline.",
+    (ModelConfig, ("encoder", "max_length")),
 )
 TrainingConfig = derive_config(
     "TrainingConfig",
@@ -91,11 +96,14 @@ TrainingConfig = derive_config(
     (ModelConfig, ("pooling", "dropout")),
     (TrainConfig, tuple(f for f in TrainConfig.model_fields if f not in COMPUTE_FIELDS)),
 )
-QuantizationConfig = derive_config("QuantizationConfig", "Serving variants and their parity bounds vs fp32.", (QuantizeConfig, None))
+QuantizationConfig = derive_config(
+    "QuantizationConfig", "Serving variants and their parity bounds vs fp32.", (QuantizeConfig, None)
+)
 EvaluationConfig = derive_config("EvaluationConfig", "The champion/challenger gate.", (GateConfig, None))
 ProfileSettings = derive_config("ProfileSettings", "The reference profile sample.", (ProfileConfig, None))
 DriftSettings = derive_config(
-    "DriftSettings", "How a day of traffic is compared with the reference profile, and when the drift check fails.",
+    "DriftSettings",
+    "How a day of traffic is compared with the reference profile, and when the drift check fails.",
     (DriftConfig, None),
 )
 

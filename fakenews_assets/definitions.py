@@ -29,10 +29,19 @@ from fakenews_assets.schedules import SCHEDULES
 from fakenews_assets.sensors import SENSORS
 
 ASSETS = [
-    raw_news, feedback_labels, validated_news, news_splits, tokenized_news,
-    trained_model, model_evaluation,
-    quantized_model, production_model, reference_profile,
-    prediction_log, daily_predictions, drift_report,
+    raw_news,
+    feedback_labels,
+    validated_news,
+    news_splits,
+    tokenized_news,
+    trained_model,
+    model_evaluation,
+    quantized_model,
+    production_model,
+    reference_profile,
+    prediction_log,
+    daily_predictions,
+    drift_report,
 ]
 
 

@@ -10,7 +10,19 @@ import pandas as pd
 
 SAMPLE_ROWS = 5
 CELL_CHARS = 90
-METRIC_KEYS = ("accuracy", "macro_f1", "f1_fake", "precision_fake", "recall_fake", "roc_auc", "pr_auc", "ece", "brier", "n", "threshold")
+METRIC_KEYS = (
+    "accuracy",
+    "macro_f1",
+    "f1_fake",
+    "precision_fake",
+    "recall_fake",
+    "roc_auc",
+    "pr_auc",
+    "ece",
+    "brier",
+    "n",
+    "threshold",
+)
 
 
 def _cell(value) -> str:
@@ -18,7 +30,9 @@ def _cell(value) -> str:
     return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
 
 
-def sample_table(frame: pd.DataFrame, columns=("title", "label", "source"), rows: int = SAMPLE_ROWS) -> dg.MetadataValue:
+def sample_table(
+    frame: pd.DataFrame, columns=("title", "label", "source"), rows: int = SAMPLE_ROWS
+) -> dg.MetadataValue:
     """The first rows as a Markdown table (long titles shortened)."""
     shown = frame[[c for c in columns if c in frame.columns]].head(rows)
     return dg.MetadataValue.md(shown.map(_cell).to_markdown(index=False) if len(shown) else "_no rows_")
@@ -118,11 +132,26 @@ def traffic_metadata(manifest: dict) -> dict:
 
 
 def drift_features_table(summary: dict) -> dg.MetadataValue:
-    rows = [{"feature": name, "stattest": f["stattest"], "score": _fmt(f["score"]), "threshold": _fmt(f["threshold"]),
-             "drifted": f["drifted"]} for name, f in summary["features"].items()]
+    rows = [
+        {
+            "feature": name,
+            "stattest": f["stattest"],
+            "score": _fmt(f["score"]),
+            "threshold": _fmt(f["threshold"]),
+            "drifted": f["drifted"],
+        }
+        for name, f in summary["features"].items()
+    ]
     emb = summary["embedding_drift"]
-    rows.append({"feature": "embeddings", "stattest": "domain classifier ROC AUC", "score": _fmt(emb["score"]),
-                 "threshold": _fmt(emb["threshold"]), "drifted": emb["drifted"]})
+    rows.append(
+        {
+            "feature": "embeddings",
+            "stattest": "domain classifier ROC AUC",
+            "score": _fmt(emb["score"]),
+            "threshold": _fmt(emb["threshold"]),
+            "drifted": emb["drifted"],
+        }
+    )
     return check_table(rows, ["feature", "stattest", "score", "threshold", "drifted"])
 
 
@@ -135,8 +164,12 @@ def drift_metadata(manifest: dict) -> dict:
         "reference_model_version": manifest["reference_model_version"],
     }
     if manifest["status"] == "insufficient_data":
-        return {**meta, "dagster/row_count": dg.MetadataValue.int(manifest["rows"]), "reason": manifest["reason"],
-                "min_current_rows": dg.MetadataValue.int(manifest["min_current_rows"])}
+        return {
+            **meta,
+            "dagster/row_count": dg.MetadataValue.int(manifest["rows"]),
+            "reason": manifest["reason"],
+            "min_current_rows": dg.MetadataValue.int(manifest["min_current_rows"]),
+        }
     emb = manifest["embedding_drift"]
     return {
         **meta,

@@ -103,7 +103,9 @@ class PredictionLogStore(dg.ConfigurableResource):
     sensors read. Empty ``url``: $FAKENEWS_PREDICTION_LOG_URL, else SQLite under FAKENEWS_HOME (read when
     opened, not when the code location loads)."""
 
-    url: str | None = Field(None, description="SQLAlchemy URL; empty = $FAKENEWS_PREDICTION_LOG_URL or SQLite under FAKENEWS_HOME")
+    url: str | None = Field(
+        None, description="SQLAlchemy URL; empty = $FAKENEWS_PREDICTION_LOG_URL or SQLite under FAKENEWS_HOME"
+    )
 
     def open(self):
         """A ``PredictionLog``; use it as a context manager so its connections are closed."""
@@ -131,7 +133,9 @@ class GCSModelStore(ModelStore):
     prefix: str = "fakenews"
 
     def publish_bundle(self, bundle_path: str) -> str:
-        return upload_folder(self.gcs.get_client(), self.bucket, f"{self.prefix}/models/{Path(bundle_path).name}", bundle_path)
+        return upload_folder(
+            self.gcs.get_client(), self.bucket, f"{self.prefix}/models/{Path(bundle_path).name}", bundle_path
+        )
 
     def publish_champion(self, production: dict) -> str | None:
         pointer = {k: production[k] for k in ("version", "champion_path", "serving_variant", "reason")}
@@ -187,8 +191,9 @@ class WandbTracker:
     config_schema={
         "api_key": dg.Field(dg.StringSource, description="W&B API key (an env-var reference, never a literal secret)"),
         "host": dg.Field(str, default_value=WANDB_CLOUD_HOST),
-        "mode": dg.Field(str, default_value="offline",
-                         description="online, offline (sync later with `wandb sync`) or disabled"),
+        "mode": dg.Field(
+            str, default_value="offline", description="online, offline (sync later with `wandb sync`) or disabled"
+        ),
         "project": dg.Field(str, default_value="fakenews"),
         "entity": dg.Field(dg.Noneable(str), default_value=None),
     },
@@ -205,7 +210,9 @@ def wandb_tracker(context: dg.InitResourceContext) -> WandbTracker:
     )
 
     handle = wandb_resource.resource_fn(context)
-    return WandbTracker(mode=mode, project=context.resource_config["project"], entity=context.resource_config["entity"], handle=handle)
+    return WandbTracker(
+        mode=mode, project=context.resource_config["project"], entity=context.resource_config["entity"], handle=handle
+    )
 
 
 def wandb_config(env: Mapping[str, str]) -> dict:

@@ -52,7 +52,9 @@ def _parse_cursor(text: str | None, kind: str) -> dict:
     try:
         value = json.loads(text)
     except ValueError:
-        raise ValueError(f"the {kind} cursor {text[:80]!r} is not JSON; reset it in the UI (sensor page > cursor)") from None
+        raise ValueError(
+            f"the {kind} cursor {text[:80]!r} is not JSON; reset it in the UI (sensor page > cursor)"
+        ) from None
     if not isinstance(value, dict):
         raise TypeError(f"the {kind} cursor {text[:80]!r} is not a JSON object; reset it in the UI")
     return value
@@ -117,8 +119,9 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def plan_drift_retrains(evaluations: list[DriftEvaluation], cursor: DriftCursor, now: float,
-                        cooldown_hours: float) -> tuple[list[str], DriftCursor, list[str]]:
+def plan_drift_retrains(
+    evaluations: list[DriftEvaluation], cursor: DriftCursor, now: float, cooldown_hours: float
+) -> tuple[list[str], DriftCursor, list[str]]:
     """Which days to retrain for, the new cursor, and what was decided about each new evaluation.
 
     Evaluations are taken in order; the cursor stops before the first one still running (its result may
@@ -175,7 +178,9 @@ def drift_evaluations(instance: dg.DagsterInstance, after_id: int) -> list[Drift
         evaluation = record.evaluation if record.status != AssetCheckExecutionRecordStatus.PLANNED else None
         if evaluation is None:  # planned: its run is still going, or ended without running the check
             run = instance.get_run_by_id(record.run_id)
-            found.append(DriftEvaluation(record.id, record.partition, run is None or run.is_finished, False, "check did not run"))
+            found.append(
+                DriftEvaluation(record.id, record.partition, run is None or run.is_finished, False, "check did not run")
+            )
             continue
         metadata = evaluation.metadata or {}
         partition = record.partition or evaluation.partition or getattr(metadata.get("partition"), "value", None)
@@ -206,8 +211,11 @@ def drift_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     run_config = retrain_run_config()
     return dg.SensorResult(
         run_requests=[
-            dg.RunRequest(run_key=f"retrain-after-drift-{day}", run_config=run_config,
-                          tags={"fakenews/trigger": "drift", "fakenews/drift_partition": str(day)})
+            dg.RunRequest(
+                run_key=f"retrain-after-drift-{day}",
+                run_config=run_config,
+                tags={"fakenews/trigger": "drift", "fakenews/drift_partition": str(day)},
+            )
             for day in days
         ],
         cursor=new_cursor.dumps(),
@@ -260,24 +268,37 @@ def prediction_volume_sensor(context: dg.SensorEvaluationContext, log_store: Pre
         days = log.daily_counts(after_id=cursor.last_id) if new >= every else None
     events = []
     if state["data_version"] != cursor.observed_version:
-        events.append(dg.AssetObservation(asset_key=PREDICTION_LOG, metadata=log_state_metadata(state),
-                                          tags={"dagster/data_version": state["data_version"]}))
+        events.append(
+            dg.AssetObservation(
+                asset_key=PREDICTION_LOG,
+                metadata=log_state_metadata(state),
+                tags={"dagster/data_version": state["data_version"]},
+            )
+        )
     next_cursor = VolumeCursor(cursor.last_id, state["data_version"])
     if days is None:
         return dg.SensorResult(
-            skip_reason=dg.SkipReason(f"{new} new prediction(s) since id {cursor.last_id}; a drift report is "
-                                      f"requested every {every} ({DRIFT_EVERY_N_ENV})"),
-            cursor=next_cursor.dumps(), asset_events=events,
+            skip_reason=dg.SkipReason(
+                f"{new} new prediction(s) since id {cursor.last_id}; a drift report is "
+                f"requested every {every} ({DRIFT_EVERY_N_ENV})"
+            ),
+            cursor=next_cursor.dumps(),
+            asset_events=events,
         )
     next_cursor.last_id = state["max_id"]
     wanted = [str(day) for day in days["day"]]
     valid = [day for day in wanted if _is_partition(day)][-MAX_DAYS_PER_TICK:]
     skipped = sorted(set(wanted) - set(valid))
     if skipped:
-        context.log.warning(f"no drift report for {skipped}: outside the daily partitions ({DAILY_PARTITIONS.start:%Y-%m-%d} .. today)")
+        context.log.warning(
+            f"no drift report for {skipped}: outside the daily partitions ({DAILY_PARTITIONS.start:%Y-%m-%d} .. today)"
+        )
     if not valid:
-        return dg.SensorResult(skip_reason=dg.SkipReason(f"{new} new predictions, all on days without a partition: {skipped}"),
-                               cursor=next_cursor.dumps(), asset_events=events)
+        return dg.SensorResult(
+            skip_reason=dg.SkipReason(f"{new} new predictions, all on days without a partition: {skipped}"),
+            cursor=next_cursor.dumps(),
+            asset_events=events,
+        )
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
@@ -289,7 +310,8 @@ def prediction_volume_sensor(context: dg.SensorEvaluationContext, log_store: Pre
             )
             for day in valid
         ],
-        cursor=next_cursor.dumps(), asset_events=events,
+        cursor=next_cursor.dumps(),
+        asset_events=events,
     )
 
 

@@ -15,7 +15,7 @@ def predict_all(predictor: Predictor, titles: list[str], progress=None) -> pd.Da
     most ``max_batch`` headlines each, results in input order."""
     step = predictor.config.max_batch
     # an empty list still makes one call, so it gets the predictor's own "no headlines" error
-    parts = [predictor.predict(titles[i:i + step], progress) for i in range(0, max(len(titles), 1), step)]
+    parts = [predictor.predict(titles[i : i + step], progress) for i in range(0, max(len(titles), 1), step)]
     return pd.concat(parts, ignore_index=True)
 
 
@@ -27,5 +27,7 @@ def evaluate_predictor(predictor: Predictor, frame: pd.DataFrame, plots_dir: Pat
     metrics["model_version"] = predictor.version
     metrics["variant"] = predictor.bundle.variant
     if plots_dir is not None:
-        metrics["plots"] = {name: str(path) for name, path in save_plots(labels, probs, predictor.bundle.threshold, plots_dir).items()}
+        metrics["plots"] = {
+            name: str(path) for name, path in save_plots(labels, probs, predictor.bundle.threshold, plots_dir).items()
+        }
     return metrics

@@ -21,11 +21,11 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-import torch
 import pandas as pd
+import torch
 from safetensors.torch import load_file, save_file
 
 from fakenews_ml.config import ModelConfig
@@ -80,7 +80,11 @@ def code_version() -> str:
         package = "0+unknown"
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
@@ -119,7 +123,7 @@ def save_bundle(
             save_file(lexical.tensors(), str(staging / LEXICAL_FILE))
         encoder_config.save_pretrained(str(staging / "encoder"))
         tokenizer.save_pretrained(str(staging / "tokenizer"))
-        created = datetime.now(timezone.utc)
+        created = datetime.now(UTC)
         meta = {
             "format_version": FORMAT_VERSION,
             "version": f"{created:%Y%m%d-%H%M%S}-{digest[:8]}",
@@ -167,7 +171,9 @@ def read_meta(path: Path | str) -> dict:
     if not isinstance(meta, dict):
         raise BundleError(f"{path}: bundle.json is not a JSON object")
     if meta.get("format_version") != FORMAT_VERSION:
-        raise BundleError(f"{path}: bundle format {meta.get('format_version')} is not supported (expected {FORMAT_VERSION})")
+        raise BundleError(
+            f"{path}: bundle format {meta.get('format_version')} is not supported (expected {FORMAT_VERSION})"
+        )
     return meta
 
 
@@ -192,7 +198,9 @@ def load_bundle(path: Path | str, verify: bool = True) -> LoadedBundle:
     lexical = None
     if meta.get("blend"):
         if verify and sha256_file(path / LEXICAL_FILE) != meta.get("lexical_sha256"):
-            raise BundleError(f"{path}: {LEXICAL_FILE} does not match the checksum in bundle.json (corrupt or tampered)")
+            raise BundleError(
+                f"{path}: {LEXICAL_FILE} does not match the checksum in bundle.json (corrupt or tampered)"
+            )
         try:
             lexical = LexicalModel.from_tensors(load_file(str(path / LEXICAL_FILE)))
         except ValueError as error:

@@ -27,22 +27,33 @@ def _add_train(sub) -> None:
         return f" (default: {field.default})"
 
     # Tuning flags default to None, so only the flags actually given override a --config file.
-    p = sub.add_parser("train", help="train a classifier and write a model bundle",
-                       description="Read sources, validate, dedupe and split, fine-tune the encoder, write a bundle.")
-    p.add_argument("--sources", help="comma-separated URIs (paths, http(s)://, gs://); default: $FAKENEWS_SOURCES or WELFake")
+    p = sub.add_parser(
+        "train",
+        help="train a classifier and write a model bundle",
+        description="Read sources, validate, dedupe and split, fine-tune the encoder, write a bundle.",
+    )
+    p.add_argument(
+        "--sources", help="comma-separated URIs (paths, http(s)://, gs://); default: $FAKENEWS_SOURCES or WELFake"
+    )
     p.add_argument("--out", type=Path, help="bundle directory to write (default: $FAKENEWS_HOME/models/latest)")
     p.add_argument("--encoder", help="Hugging Face hub id or local folder (default: packaged all-MiniLM-L6-v2)")
     p.add_argument("--max-length", type=int, help="token budget per headline" + default(m["max_length"]))
     p.add_argument("--epochs", type=int, help="passes over the training split" + default(t["epochs"]))
     p.add_argument("--batch-size", type=int, help="rows per training step" + default(t["batch_size"]))
     p.add_argument("--learning-rate", type=float, help="encoder learning rate" + default(t["learning_rate"]))
-    p.add_argument("--precision", choices=["auto", "32-true", "bf16-mixed", "16-mixed"], help=t["precision"].description + default(t["precision"]))
+    p.add_argument(
+        "--precision",
+        choices=["auto", "32-true", "bf16-mixed", "16-mixed"],
+        help=t["precision"].description + default(t["precision"]),
+    )
     p.add_argument("--accelerator", help="auto, cpu, gpu" + default(t["accelerator"]))
     p.add_argument("--max-steps", type=int, help="stop after this many steps (smoke runs)" + default(t["max_steps"]))
     p.add_argument("--max-rows", type=int, help="stratified sample of the deduplicated data" + default(d["max_rows"]))
     p.add_argument("--seed", type=int, help="seed for splits, sampling and training" + default(t["seed"]))
     p.add_argument("--config", type=Path, help="JSON file with a full PipelineConfig (flags above override it)")
-    p.add_argument("--wandb", action="store_true", help="log to Weights & Biases (mode from WANDB_MODE, default offline)")
+    p.add_argument(
+        "--wandb", action="store_true", help="log to Weights & Biases (mode from WANDB_MODE, default offline)"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(run=_cmd_train)
 
@@ -65,9 +76,18 @@ def _train_config(args):
         flags = [
             (config.data, {"max_rows": args.max_rows, "seed": args.seed}),
             (config.model, {"encoder": args.encoder, "max_length": args.max_length}),
-            (config.train, {"epochs": args.epochs, "batch_size": args.batch_size, "learning_rate": args.learning_rate,
-                            "precision": args.precision, "accelerator": args.accelerator, "max_steps": args.max_steps,
-                            "seed": args.seed}),
+            (
+                config.train,
+                {
+                    "epochs": args.epochs,
+                    "batch_size": args.batch_size,
+                    "learning_rate": args.learning_rate,
+                    "precision": args.precision,
+                    "accelerator": args.accelerator,
+                    "max_steps": args.max_steps,
+                    "seed": args.seed,
+                },
+            ),
         ]
         for section, values in flags:
             for name, value in values.items():
@@ -88,13 +108,15 @@ def _cmd_train(args) -> int:
     out = args.out or bundles_dir() / "latest"
     logger = _wandb_logger(config) if args.wandb else None
     result = train_from_sources(config, out, logger=logger)
-    _print_json({
-        "bundle": str(result.bundle_path),
-        "threshold": round(result.threshold, 4),
-        "test": {k: result.test_metrics.get(k) for k in ("accuracy", "macro_f1", "roc_auc", "pr_auc", "ece")},
-        "precision": result.precision,
-        "minutes": round(result.seconds / 60, 1),
-    })
+    _print_json(
+        {
+            "bundle": str(result.bundle_path),
+            "threshold": round(result.threshold, 4),
+            "test": {k: result.test_metrics.get(k) for k in ("accuracy", "macro_f1", "roc_auc", "pr_auc", "ece")},
+            "precision": result.precision,
+            "minutes": round(result.seconds / 60, 1),
+        }
+    )
     return 0
 
 
@@ -108,8 +130,11 @@ def _wandb_logger(config):
 
 
 def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="metrics of a bundle on a labelled CSV",
-                       description="Accuracy, macro-F1, ROC-AUC, PR-AUC, calibration error, confusion matrix (JSON on stdout).")
+    p = sub.add_parser(
+        "evaluate",
+        help="metrics of a bundle on a labelled CSV",
+        description="Accuracy, macro-F1, ROC-AUC, PR-AUC, calibration error, confusion matrix (JSON on stdout).",
+    )
     p.add_argument("--model", type=Path, required=True, help="bundle directory")
     p.add_argument("--input", required=True, help="labelled CSV (any supported layout) or URI")
     p.add_argument("--variant", default="fp32", choices=["fp32", "int8", "bf16", "auto"])
@@ -131,14 +156,21 @@ def _cmd_evaluate(args) -> int:
 def _add_quantize(sub) -> None:
     from fakenews_ml.config import QuantizeConfig
 
-    p = sub.add_parser("quantize", help="build int8 and bf16 variants with a parity report",
-                       description="Writes <model>/variants/{int8,bf16} and <model>/quantization.json.")
+    p = sub.add_parser(
+        "quantize",
+        help="build int8 and bf16 variants with a parity report",
+        description="Writes <model>/variants/{int8,bf16} and <model>/quantization.json.",
+    )
     p.add_argument("--model", type=Path, required=True, help="fp32 bundle directory")
     p.add_argument("--input", help="labelled CSV to measure parity on (default: the bundle's frozen test split)")
     p.add_argument("--variants", default="int8,bf16", help="comma-separated: int8,bf16")
     alpha = QuantizeConfig.model_fields["smoothing_alpha"].default
-    p.add_argument("--smoothing-alpha", type=_optional_fraction, default=alpha,
-                   help=f"int8: SmoothQuant strength 0..1, calibrated on the bundle's train titles; 'none' = plain int8 (default {alpha})")
+    p.add_argument(
+        "--smoothing-alpha",
+        type=_optional_fraction,
+        default=alpha,
+        help=f"int8: SmoothQuant strength 0..1, calibrated on the bundle's train titles; 'none' = plain int8 (default {alpha})",
+    )
     p.set_defaults(run=_cmd_quantize)
 
 
@@ -168,20 +200,29 @@ def _cmd_quantize(args) -> int:
         frame = read_news_file(heldout)
     else:
         raise FakeNewsError(f"{args.model} has no {heldout.name}; pass --input with a labelled CSV")
-    config = QuantizeConfig(variants=[v.strip() for v in args.variants.split(",") if v.strip()], smoothing_alpha=args.smoothing_alpha)
+    config = QuantizeConfig(
+        variants=[v.strip() for v in args.variants.split(",") if v.strip()], smoothing_alpha=args.smoothing_alpha
+    )
     _print_json(quantize_bundle(args.model, frame, config))
     return 0
 
 
 def _add_predict(sub) -> None:
-    p = sub.add_parser("predict", help="classify headlines (a CSV, or one headline)",
-                       description="Adds prob_fake (0..1) and label (1 = fake) to every row, in order.")
+    p = sub.add_parser(
+        "predict",
+        help="classify headlines (a CSV, or one headline)",
+        description="Adds prob_fake (0..1) and label (1 = fake) to every row, in order.",
+    )
     p.add_argument("headline", nargs="?", help="a single headline to classify")
     p.add_argument("--model", type=Path, required=True, help="bundle directory")
     p.add_argument("--input", type=Path, help="CSV with a 'title' column")
     p.add_argument("--output", type=Path, help="CSV to write (every input row, plus prob_fake and label)")
-    p.add_argument("--variant", default="auto", choices=["fp32", "int8", "bf16", "auto"],
-                   help="auto = the quantized variant recommended by `fakenews quantize`, else fp32")
+    p.add_argument(
+        "--variant",
+        default="auto",
+        choices=["fp32", "int8", "bf16", "auto"],
+        help="auto = the quantized variant recommended by `fakenews quantize`, else fp32",
+    )
     p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(run=_cmd_predict)
 
@@ -200,8 +241,15 @@ def _cmd_predict(args) -> int:
     predictor = Predictor.from_path(args.model, args.variant, PredictConfig(batch_size=args.batch_size))
     if args.headline:
         row = predictor.predict([args.headline]).iloc[0]
-        _print_json({"title": args.headline, "prob_fake": round(float(row.prob_fake), 4), "label": int(row.label),
-                     "verdict": "fake" if row.label else "real", "model_version": predictor.version})
+        _print_json(
+            {
+                "title": args.headline,
+                "prob_fake": round(float(row.prob_fake), 4),
+                "label": int(row.label),
+                "verdict": "fake" if row.label else "real",
+                "model_version": predictor.version,
+            }
+        )
         return 0
     from tqdm.auto import tqdm
 
@@ -219,10 +267,13 @@ def _cmd_predict(args) -> int:
 
 
 def _add_dashboard(sub) -> None:
-    p = sub.add_parser("dashboard", help="start the Streamlit dashboard (predict, monitoring, models, pipeline)",
-                       description="Runs `streamlit run dashboards/app.py` headless. The dashboard reads FAKENEWS_HOME and the "
-                                   "prediction log like the API, and the Dagster webserver at $DAGSTER_WEBSERVER_URL "
-                                   "(default http://127.0.0.1:3000).")
+    p = sub.add_parser(
+        "dashboard",
+        help="start the Streamlit dashboard (predict, monitoring, models, pipeline)",
+        description="Runs `streamlit run dashboards/app.py` headless. The dashboard reads FAKENEWS_HOME and the "
+        "prediction log like the API, and the Dagster webserver at $DAGSTER_WEBSERVER_URL "
+        "(default http://127.0.0.1:3000).",
+    )
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8501, help="TCP port (default: 8501)")
     p.set_defaults(run=_cmd_dashboard)
@@ -242,9 +293,21 @@ def dashboard_app_path() -> Path:
 
 
 def dashboard_command(host: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "streamlit", "run", str(dashboard_app_path()),
-            "--server.address", host, "--server.port", str(port), "--server.headless", "true",
-            "--browser.gatherUsageStats", "false"]
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(dashboard_app_path()),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
 
 
 def _cmd_dashboard(args) -> int:
@@ -260,12 +323,23 @@ def _cmd_dashboard(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fakenews", description="Train, ship and watch a fake-news headline classifier.")
+    parser = argparse.ArgumentParser(
+        prog="fakenews", description="Train, ship and watch a fake-news headline classifier."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from fakenews_ml.serving.cli_commands import add_feedback, add_serve, add_simulate
 
-    for add in (_add_train, _add_evaluate, _add_quantize, _add_predict, add_serve, add_feedback, add_simulate, _add_dashboard):
+    for add in (
+        _add_train,
+        _add_evaluate,
+        _add_quantize,
+        _add_predict,
+        add_serve,
+        add_feedback,
+        add_simulate,
+        _add_dashboard,
+    ):
         add(sub)
     return parser
 

@@ -33,7 +33,9 @@ class _Strict(BaseModel):
 
 class DataConfig(_Strict):
     sources: list[str] = Field(default_factory=default_sources, description="URIs: local paths, http(s)://, gs://")
-    val_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of deduplicated rows for validation (early stopping, threshold)")
+    val_fraction: float = Field(
+        0.1, gt=0, lt=0.5, description="Share of deduplicated rows for validation (early stopping, threshold)"
+    )
     test_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of deduplicated rows for the frozen test split")
     seed: int = Field(42, description="Seed of the sample and the split")
     max_rows: int | None = Field(None, gt=0, description="Stratified sample of at most this many rows (for quick runs)")
@@ -48,8 +50,12 @@ class ValidationConfig(_Strict):
     min_rows: int = Field(20, ge=1, description="Fewest rows a dataset may have")
     min_title_chars: int = Field(3, ge=1, description="Shortest acceptable title (characters)")
     max_title_chars: int = Field(1000, ge=10, description="Longest acceptable title (characters)")
-    max_title_length_violations: float = Field(0.01, ge=0, le=1, description="Fraction of titles allowed outside the length bounds")
-    max_duplicate_rate: float = Field(0.25, ge=0, le=1, description="Largest fraction of rows whose normalised title repeats")
+    max_title_length_violations: float = Field(
+        0.01, ge=0, le=1, description="Fraction of titles allowed outside the length bounds"
+    )
+    max_duplicate_rate: float = Field(
+        0.25, ge=0, le=1, description="Largest fraction of rows whose normalised title repeats"
+    )
     min_fake_fraction: float = Field(0.05, ge=0, le=1, description="Smallest acceptable share of fake (label 1) rows")
     max_fake_fraction: float = Field(0.95, ge=0, le=1, description="Largest acceptable share of fake (label 1) rows")
 
@@ -57,7 +63,9 @@ class ValidationConfig(_Strict):
 class ModelConfig(_Strict):
     encoder: str | None = Field(None, description="HF hub id or local folder; None = packaged all-MiniLM-L6-v2")
     max_length: int = Field(48, ge=8, le=512, description="Token budget per headline")
-    pooling: Literal["mean", "cls"] = Field("mean", description="Sentence vector: mean of token vectors, or the [CLS] token")
+    pooling: Literal["mean", "cls"] = Field(
+        "mean", description="Sentence vector: mean of token vectors, or the [CLS] token"
+    )
     dropout: float = Field(0.1, ge=0, lt=1, description="Dropout before the classification head")
 
 
@@ -68,27 +76,42 @@ class TrainConfig(_Strict):
     head_learning_rate: float = Field(1e-3, gt=0, description="AdamW peak learning rate of the classification head")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (not on biases and LayerNorm)")
     warmup_ratio: float = Field(0.06, ge=0, lt=1, description="Share of steps with linear warm-up, then linear decay")
-    rdrop_alpha: float = Field(3.0, ge=0, description="R-Drop: weight of the KL term between two dropout passes of each row (0 = plain cross-entropy, one pass)")
-    class_weighting: Literal["balanced", "none"] = Field("balanced", description="Loss weights inverse to class frequency, or none")
+    rdrop_alpha: float = Field(
+        3.0,
+        ge=0,
+        description="R-Drop: weight of the KL term between two dropout passes of each row (0 = plain cross-entropy, one pass)",
+    )
+    class_weighting: Literal["balanced", "none"] = Field(
+        "balanced", description="Loss weights inverse to class frequency, or none"
+    )
     precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"] = Field(
         "auto", description="auto = bf16-mixed on CUDA and on CPUs with bf16 support, else 32-true"
     )
     accelerator: str = Field("auto", description="Lightning accelerator: auto, cpu, gpu")
-    early_stopping_patience: int = Field(2, ge=1, description="Validations without a better val ROC-AUC before stopping")
+    early_stopping_patience: int = Field(
+        2, ge=1, description="Validations without a better val ROC-AUC before stopping"
+    )
     max_steps: int = Field(-1, description="-1 = run all epochs; a small number for smoke runs")
     val_check_interval: float = Field(1.0, gt=0, le=1.0, description="Validate every this fraction of an epoch")
     seed: int = Field(42, description="Seed of initialisation, shuffling and dropout")
     num_threads: int | None = Field(None, ge=1, description="torch CPU threads; None = all cores")
     progress_bar: bool = Field(True, description="Show a training progress bar (in the run's stderr log)")
-    lexical_blend: bool = Field(True, description="Blend in a TF-IDF logistic regression over case-kept word and char n-grams and word shapes (weights fitted on val)")
+    lexical_blend: bool = Field(
+        True,
+        description="Blend in a TF-IDF logistic regression over case-kept word and char n-grams and word shapes (weights fitted on val)",
+    )
 
 
 class QuantizeConfig(_Strict):
-    variants: list[Literal["int8", "bf16"]] = Field(default_factory=lambda: ["int8", "bf16"], description="Serving variants to build: int8, bf16")
+    variants: list[Literal["int8", "bf16"]] = Field(
+        default_factory=lambda: ["int8", "bf16"], description="Serving variants to build: int8, bf16"
+    )
     max_accuracy_drop: float = Field(0.01, ge=0, le=1, description="Largest accuracy loss vs fp32 (fraction)")
     min_agreement: float = Field(0.97, ge=0, le=1, description="Smallest share of identical predictions vs fp32")
     smoothing_alpha: float | None = Field(
-        0.8, ge=0, le=1,
+        0.8,
+        ge=0,
+        le=1,
         description="int8: SmoothQuant migration strength, calibrated on the bundle's sample of train titles (None = plain dynamic int8)",
     )
 
@@ -97,7 +120,10 @@ class PredictConfig(_Strict):
     batch_size: int = Field(64, ge=1)
     max_title_chars: int = Field(1000, ge=1, description="Longer headlines are truncated to this many characters")
     max_batch: int = Field(10_000, ge=1, description="Most headlines one call may classify")
-    trace: bool = Field(False, description="Run a TorchScript trace of the fp32/int8 model (checked against eager): less Python per pass, for serving")
+    trace: bool = Field(
+        False,
+        description="Run a TorchScript trace of the fp32/int8 model (checked against eager): less Python per pass, for serving",
+    )
 
 
 class ServeConfig(_Strict):
@@ -108,17 +134,28 @@ class ServeConfig(_Strict):
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0 = any free port)")
     max_batch: int = Field(256, ge=1, description="Most headlines per request (JSON list or CSV rows): 413 above")
     max_title_chars: int = Field(1000, ge=1, description="Longest headline accepted: 422 above")
-    max_upload_bytes: int = Field(2_000_000, ge=1024, description="Largest request body (JSON or CSV upload): 413 above")
+    max_upload_bytes: int = Field(
+        2_000_000, ge=1024, description="Largest request body (JSON or CSV upload): 413 above"
+    )
     reload_check_s: float = Field(1.0, gt=0, description="How often the production link is checked for a new champion")
     torch_threads: int | None = Field(
-        1, ge=1, description="torch threads per forward pass; 1 gives the best latency under concurrent load (None = torch default)"
+        1,
+        ge=1,
+        description="torch threads per forward pass; 1 gives the best latency under concurrent load (None = torch default)",
     )
     workers: int | None = Field(
-        None, ge=1, description="Model passes run in parallel (shared weights); None = usable cores / torch_threads, at most 8"
+        None,
+        ge=1,
+        description="Model passes run in parallel (shared weights); None = usable cores / torch_threads, at most 8",
     )
-    trace_model: bool = Field(True, description="Serve a TorchScript trace of the model (checked against the eager model at load; about 1.5 ms less per pass)")
+    trace_model: bool = Field(
+        True,
+        description="Serve a TorchScript trace of the model (checked against the eager model at load; about 1.5 ms less per pass)",
+    )
     merge_rows: int = Field(32, ge=1, description="Most headlines from queued requests merged into one forward pass")
-    log_queue_rows: int = Field(20_000, ge=1, description="Prediction rows buffered for the log writer before requests wait")
+    log_queue_rows: int = Field(
+        20_000, ge=1, description="Prediction rows buffered for the log writer before requests wait"
+    )
     log_batch_rows: int = Field(1_000, ge=1, description="Most rows the log writer inserts in one transaction")
 
 
@@ -138,7 +175,9 @@ class GateConfig(_Strict):
     metric: Literal["macro_f1", "roc_auc", "pr_auc", "accuracy", "f1_fake"] = Field(
         "macro_f1", description="Test-split metric the gate compares (higher is better)"
     )
-    tolerance: float = Field(0.0, ge=0, le=1, description="How much lower than the champion's the challenger's metric may be")
+    tolerance: float = Field(
+        0.0, ge=0, le=1, description="How much lower than the champion's the challenger's metric may be"
+    )
 
 
 class ProfileConfig(_Strict):
@@ -163,23 +202,42 @@ class DriftConfig(_Strict):
     calibrated by ``bench/drift_detection.py`` on real data (FakeNewsNet held-out windows vs COVID posts)."""
 
     drift_share: float = Field(0.5, gt=0, le=1, description="Share of drifted feature columns that fails the check")
-    num_method: str = Field("wasserstein", description="Evidently stattest for title_length, word_count, prob_fake, confidence")
+    num_method: str = Field(
+        "wasserstein", description="Evidently stattest for title_length, word_count, prob_fake, confidence"
+    )
     num_threshold: float = Field(
-        0.2, gt=0, description="Drift when the normed Wasserstein distance reaches this (same-distribution 500-row windows: at most 0.17)"
+        0.2,
+        gt=0,
+        description="Drift when the normed Wasserstein distance reaches this (same-distribution 500-row windows: at most 0.17)",
     )
     cat_method: str = Field("jensenshannon", description="Evidently stattest for predicted_label")
     cat_threshold: float = Field(0.1, gt=0, description="Drift when the Jensen-Shannon distance reaches this")
-    text_method: str = Field("abs_text_content_drift", description="Evidently text drift (TF-IDF domain classifier ROC AUC)")
-    text_threshold: float = Field(0.55, gt=0, lt=1, description="Drift when the title domain classifier's ROC AUC exceeds this")
+    text_method: str = Field(
+        "abs_text_content_drift", description="Evidently text drift (TF-IDF domain classifier ROC AUC)"
+    )
+    text_threshold: float = Field(
+        0.55, gt=0, lt=1, description="Drift when the title domain classifier's ROC AUC exceeds this"
+    )
     per_feature_threshold: dict[str, float] = Field(default_factory=dict, description="Overrides by column name")
     embedding_method: Literal["domain_classifier"] = "domain_classifier"
-    embedding_threshold: float = Field(0.55, gt=0.5, lt=1, description="Drift when the embedding domain classifier's ROC AUC exceeds this")
-    auc_alpha: float = Field(
-        0.001, gt=0, lt=0.5, description="Domain-classifier AUCs must also be this significant (raises their thresholds for small windows)"
+    embedding_threshold: float = Field(
+        0.55, gt=0.5, lt=1, description="Drift when the embedding domain classifier's ROC AUC exceeds this"
     )
-    embedding_folds: int = Field(5, ge=2, le=20, description="Cross-validation folds of the embedding domain classifier")
-    embedding_pca_components: int | None = Field(64, ge=2, description="Embeddings reduced to this many PCA components first (None = all)")
-    min_current_rows: int = Field(200, ge=2, description="Smaller windows are refused: too few rows for the calibrated thresholds")
+    auc_alpha: float = Field(
+        0.001,
+        gt=0,
+        lt=0.5,
+        description="Domain-classifier AUCs must also be this significant (raises their thresholds for small windows)",
+    )
+    embedding_folds: int = Field(
+        5, ge=2, le=20, description="Cross-validation folds of the embedding domain classifier"
+    )
+    embedding_pca_components: int | None = Field(
+        64, ge=2, description="Embeddings reduced to this many PCA components first (None = all)"
+    )
+    min_current_rows: int = Field(
+        200, ge=2, description="Smaller windows are refused: too few rows for the calibrated thresholds"
+    )
     min_reference_rows: int = Field(200, ge=2)
     max_reference_rows: int = Field(5000, ge=2, description="Larger profiles are sampled down (seeded)")
     max_current_rows: int = Field(5000, ge=2, description="Larger windows are sampled down (seeded)")

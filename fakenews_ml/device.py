@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import platform
+from pathlib import Path
 
 import torch
 
@@ -12,7 +13,7 @@ import torch
 @functools.cache
 def cpu_has_bf16() -> bool:
     try:
-        flags = open("/proc/cpuinfo").read()
+        flags = Path("/proc/cpuinfo").read_text()
     except OSError:
         return False
     return any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
@@ -36,4 +37,9 @@ def describe_device() -> dict:
     """What the run used, for metadata."""
     if cuda_available():
         return {"device": "cuda", "name": torch.cuda.get_device_name(0), "count": torch.cuda.device_count()}
-    return {"device": "cpu", "name": platform.processor() or platform.machine(), "threads": torch.get_num_threads(), "bf16": cpu_has_bf16()}
+    return {
+        "device": "cpu",
+        "name": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "bf16": cpu_has_bf16(),
+    }

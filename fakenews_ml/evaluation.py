@@ -89,7 +89,7 @@ def tune_threshold(y_true, prob_fake) -> float:
     hi = np.append(uniq, 1.0)
     valid = hi > lo
     valid[0] = True
-    rep = np.where((lo < 0.5) & (0.5 <= hi), 0.5, (lo + hi) / 2)
+    rep = np.where((lo < 0.5) & (hi >= 0.5), 0.5, (lo + hi) / 2)
     score = np.where(valid, _macro_f1(tp, fp, fn, tn), -np.inf)
     best = np.flatnonzero(np.isclose(score, score.max(), rtol=0, atol=1e-12))
     return float(rep[best[np.argmin(np.abs(rep[best] - 0.5))]])
@@ -171,8 +171,15 @@ def save_plots(y_true, prob_fake, threshold: float, out_dir) -> dict[str, Path]:
     fig.colorbar(image, ax=ax)
     for (i, j), value in np.ndenumerate(cm):
         ax.text(j, i, str(value), ha="center", va="center", color="white" if value > cm.max() / 2 else "black")
-    ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["real", "fake"], yticklabels=["real", "fake"],
-           xlabel="Predicted", ylabel="True", title=f"Confusion matrix (threshold {m['threshold']:.3f})")
+    ax.set(
+        xticks=[0, 1],
+        yticks=[0, 1],
+        xticklabels=["real", "fake"],
+        yticklabels=["real", "fake"],
+        xlabel="Predicted",
+        ylabel="True",
+        title=f"Confusion matrix (threshold {m['threshold']:.3f})",
+    )
     fig.tight_layout()
     fig.savefig(paths["confusion_matrix"], dpi=PLOT_DPI)
 
@@ -193,8 +200,13 @@ def save_plots(y_true, prob_fake, threshold: float, out_dir) -> dict[str, Path]:
     full = count > 0
     ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
     ax.plot(mean_p[full], frac_y[full], "o-", label=f"model (ECE = {m['ece']:.3f})")
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="Mean predicted P(fake)", ylabel="Observed fake rate",
-           title=f"Reliability diagram ({ECE_BINS} bins)")
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1),
+        xlabel="Mean predicted P(fake)",
+        ylabel="Observed fake rate",
+        title=f"Reliability diagram ({ECE_BINS} bins)",
+    )
     ax.legend(loc="upper left")
     fig.tight_layout()
     fig.savefig(paths["calibration"], dpi=PLOT_DPI)

@@ -23,25 +23,32 @@ def _batches(split: TokenizedSplit, pad_token_id: int, batch_size: int):
     lengths = split.lengths()
     order = np.argsort(lengths, kind="stable")
     for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
+        rows = order[start : start + batch_size]
         row_lengths = lengths[rows]
         columns = np.arange(int(row_lengths.max()))
         mask = columns[None, :] < row_lengths[:, None]
         input_ids = np.full(mask.shape, pad_token_id, dtype=np.int64)
         input_ids[mask] = split.input_ids[(split.offsets[rows][:, None] + columns[None, :])[mask]]
-        yield {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask.astype(np.int64)),
-               "index": torch.from_numpy(rows)}
+        yield {
+            "input_ids": torch.from_numpy(input_ids),
+            "attention_mask": torch.from_numpy(mask.astype(np.int64)),
+            "index": torch.from_numpy(rows),
+        }
 
 
 @torch.inference_mode()
-def embed_rows(model, split: TokenizedSplit, pad_token_id: int, batch_size: int = 64, autocast_dtype=None) -> np.ndarray:
+def embed_rows(
+    model, split: TokenizedSplit, pad_token_id: int, batch_size: int = 64, autocast_dtype=None
+) -> np.ndarray:
     """The model's pooled sentence vectors (float32, one row per input row, in order)."""
     model.eval()
     device = next(model.parameters(), torch.empty(0)).device
     out = None
     for batch in _batches(split, pad_token_id, batch_size):
         with autocast_for(device, autocast_dtype):
-            vectors = model.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device)).float().cpu().numpy()
+            vectors = (
+                model.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device)).float().cpu().numpy()
+            )
         if out is None:
             out = np.empty((len(split), vectors.shape[1]), dtype=np.float32)
         out[batch["index"].numpy()] = vectors
@@ -68,4 +75,3 @@ def predict_probs(
         if progress is not None:
             progress(len(batch["index"]))
     return probs
-

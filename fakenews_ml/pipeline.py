@@ -38,7 +38,9 @@ def prepare_data(data: DataConfig, validation: ValidationConfig, progress: bool 
             "rows_read": len(frame),
             "duplicates_removed": splits.duplicates_removed,
             "conflicting_labels_removed": splits.conflicting_labels_removed,
-            "splits": {name: {"rows": len(part), "fingerprint": fingerprint(part)} for name, part in splits.frames.items()},
+            "splits": {
+                name: {"rows": len(part), "fingerprint": fingerprint(part)} for name, part in splits.frames.items()
+            },
             "config": data.model_dump(),
         },
     }
@@ -51,7 +53,13 @@ def train_from_sources(config: PipelineConfig, out_dir: Path | str, logger=None)
     tokenizer = load_tokenizer(config.model)
     tokenized = tokenize_splits(prepared.splits.frames, tokenizer, config.model.max_length)
     return train_model(
-        tokenized, tokenizer, config.model, config.train, out_dir,
-        lineage=prepared.lineage, logger=logger, heldout=prepared.splits.frames["test"],
+        tokenized,
+        tokenizer,
+        config.model,
+        config.train,
+        out_dir,
+        lineage=prepared.lineage,
+        logger=logger,
+        heldout=prepared.splits.frames["test"],
         titles={name: frame["title"].astype(str).tolist() for name, frame in prepared.splits.frames.items()},
     )

@@ -42,7 +42,9 @@ def variant_path(bundle_path: Path | str, variant: str = "auto") -> Path:
         return bundle_path / VARIANT_DIR / recommended if recommended and recommended != "fp32" else bundle_path
     path = bundle_path / VARIANT_DIR / variant
     if not path.is_dir():
-        raise BundleError(f"{bundle_path} has no {variant!r} variant; run `fakenews quantize --model {bundle_path}` first")
+        raise BundleError(
+            f"{bundle_path} has no {variant!r} variant; run `fakenews quantize --model {bundle_path}` first"
+        )
     return path
 
 
@@ -75,7 +77,9 @@ def _traced_forward(bundle: LoadedBundle) -> torch.nn.Module:
 class Predictor:
     """Thread-safe: one model, one lock around the forward pass (torch already uses every core)."""
 
-    def __init__(self, bundle: LoadedBundle, config: PredictConfig | None = None, forward_model: torch.nn.Module | None = None):
+    def __init__(
+        self, bundle: LoadedBundle, config: PredictConfig | None = None, forward_model: torch.nn.Module | None = None
+    ):
         """``forward_model`` (default: ``bundle.model``, traced when ``config.trace``) computes the logits;
         predictors over one bundle may share one."""
         self.bundle = bundle
@@ -86,7 +90,7 @@ class Predictor:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_path(cls, path: Path | str, variant: str = "auto", config: PredictConfig | None = None) -> "Predictor":
+    def from_path(cls, path: Path | str, variant: str = "auto", config: PredictConfig | None = None) -> Predictor:
         path = variant_path(path, variant)
         read_meta(path)  # a clear BundleError before any heavy loading
         return cls(load_bundle(path), config)
@@ -98,20 +102,29 @@ class Predictor:
     def _tokenized(self, titles: Sequence[str]) -> tuple[list[str], TokenizedSplit]:
         checked = check_titles(titles, self.config)
         flat, offsets = tokenize_titles(checked, self.bundle.tokenizer, self.max_length)
-        return checked, TokenizedSplit(flat, offsets, np.full(len(checked), -1, np.int8), np.arange(len(checked)).astype(str))
+        return checked, TokenizedSplit(
+            flat, offsets, np.full(len(checked), -1, np.int8), np.arange(len(checked)).astype(str)
+        )
 
     def embed(self, titles: Sequence[str]) -> np.ndarray:
         """The model's own sentence embeddings of ``titles`` (for embedding drift)."""
         _, split = self._tokenized(titles)
         with self._lock:
-            return embed_rows(self.bundle.model, split, self.bundle.tokenizer.pad_token_id, self.config.batch_size, self.autocast)
+            return embed_rows(
+                self.bundle.model, split, self.bundle.tokenizer.pad_token_id, self.config.batch_size, self.autocast
+            )
 
     def predict_proba(self, titles: Sequence[str], progress=None) -> np.ndarray:
         """P(fake): the transformer's, blended with the lexical model's when the bundle has one."""
         checked, split = self._tokenized(titles)
         with self._lock:
             probs = predict_probs(
-                self.forward_model, split, self.bundle.tokenizer.pad_token_id, self.config.batch_size, self.autocast, progress
+                self.forward_model,
+                split,
+                self.bundle.tokenizer.pad_token_id,
+                self.config.batch_size,
+                self.autocast,
+                progress,
             )
         if self.bundle.lexical is None:
             return probs

@@ -17,8 +17,8 @@ import torch
 from fakenews_ml.assessment import predict_all
 from fakenews_ml.bundle import CALIBRATION_TABLE, LoadedBundle, bundle_size, load_bundle, save_bundle
 from fakenews_ml.config import QuantizeConfig
-from fakenews_ml.errors import BundleError
 from fakenews_ml.data.tokenize import tokenize_frame
+from fakenews_ml.errors import BundleError
 from fakenews_ml.evaluation import parity_report
 from fakenews_ml.inference import predict_probs
 from fakenews_ml.model.smoothing import input_maxima, smooth_inputs
@@ -77,14 +77,19 @@ def quantize_bundle(bundle_path: Path | str, eval_frame: pd.DataFrame, config: Q
     base = load_bundle(bundle_path)
     titles, labels = eval_frame["title"].astype(str).tolist(), eval_frame["label"].astype(int).to_numpy()
     ref_probs, ref_speed = _timed_probs(base, titles)
-    report = {"eval_rows": len(titles), "fp32": {"size_bytes": bundle_size(bundle_path), "rows_per_second": round(ref_speed, 1)}}
+    report = {
+        "eval_rows": len(titles),
+        "fp32": {"size_bytes": bundle_size(bundle_path), "rows_per_second": round(ref_speed, 1)},
+    }
     alpha = smoothing_alpha(bundle_path, config)
     calibration = calibration_titles(bundle_path) if alpha is not None else []
     for variant in config.variants:
         model = variant_model(base, variant, calibration, alpha)
         probs, speed = _timed_probs(replace(base, model=model, meta={**base.meta, "variant": variant}), titles)
         parity = parity_report(labels, ref_probs, probs, base.threshold)
-        parity["passed"] = bool(-parity["accuracy_delta"] <= config.max_accuracy_drop and parity["agreement"] >= config.min_agreement)
+        parity["passed"] = bool(
+            -parity["accuracy_delta"] <= config.max_accuracy_drop and parity["agreement"] >= config.min_agreement
+        )
         path = save_bundle(
             bundle_path / VARIANT_DIR / variant,
             model,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fakenews_ml.bundle import read_meta
@@ -48,7 +48,7 @@ def promote(bundle_path: Path | str, reason: str = "", link: Path | None = None)
     staging.symlink_to(bundle_path, target_is_directory=True)
     os.replace(staging, link)  # atomic on POSIX: readers see the old or the new target
     record = {
-        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "version": meta["version"],
         "path": str(bundle_path),
         "previous": str(previous) if previous else None,

@@ -22,5 +22,7 @@ def upload_folder(client, bucket: str, prefix: str, folder: Path | str) -> str:
 
 
 def upload_json(client, bucket: str, name: str, data: dict) -> str:
-    client.bucket(bucket).blob(name).upload_from_string(json.dumps(data, indent=2, default=str), content_type="application/json")
+    client.bucket(bucket).blob(name).upload_from_string(
+        json.dumps(data, indent=2, default=str), content_type="application/json"
+    )
     return f"gs://{bucket}/{name}"

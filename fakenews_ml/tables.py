@@ -18,7 +18,7 @@ def parse_csv_bytes(data: bytes, where: str) -> pd.DataFrame:
         decoded = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise SchemaError(
-            f"{where}: not valid UTF-8 (byte {exc.start}: {data[exc.start:exc.start + 4]!r}); re-save the file as UTF-8"
+            f"{where}: not valid UTF-8 (byte {exc.start}: {data[exc.start : exc.start + 4]!r}); re-save the file as UTF-8"
         ) from None
     if not decoded.strip():
         raise SchemaError(f"{where}: the file is empty")

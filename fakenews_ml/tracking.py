@@ -13,8 +13,14 @@ def wandb_logger(project: str, name: str, config: dict, mode: str, save_dir: Pat
 
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     return WandbLogger(
-        project=project, name=name, entity=entity, config=config, mode=mode,
-        save_dir=str(save_dir), log_model=False, reinit="finish_previous",
+        project=project,
+        name=name,
+        entity=entity,
+        config=config,
+        mode=mode,
+        save_dir=str(save_dir),
+        log_model=False,
+        reinit="finish_previous",
     )
 
 
@@ -27,10 +33,19 @@ def log_bundle(logger, bundle: dict) -> None:
     import wandb
 
     run = logger.experiment
-    run.summary.update({**_flat("test", bundle["metrics"]["test"]), **_flat("val", bundle["metrics"]["val"]),
-                        "threshold": bundle["threshold"], "bundle_version": bundle["version"]})
-    artifact = wandb.Artifact(f"fakenews-bundle-{bundle['cache_key'] or bundle['version']}", type="model",
-                              metadata={"version": bundle["version"], "weights_sha256": bundle["weights_sha256"]})
+    run.summary.update(
+        {
+            **_flat("test", bundle["metrics"]["test"]),
+            **_flat("val", bundle["metrics"]["val"]),
+            "threshold": bundle["threshold"],
+            "bundle_version": bundle["version"],
+        }
+    )
+    artifact = wandb.Artifact(
+        f"fakenews-bundle-{bundle['cache_key'] or bundle['version']}",
+        type="model",
+        metadata={"version": bundle["version"], "weights_sha256": bundle["weights_sha256"]},
+    )
     artifact.add_reference(Path(bundle["bundle_path"]).resolve().as_uri(), checksum=False)
     run.log_artifact(artifact)
 

@@ -101,7 +101,14 @@ def train_model(
     module = ClassifierModule(HeadlineClassifier.from_pretrained(model_config), train_config, weights)
 
     history = EpochHistory()
-    checkpoint = ModelCheckpoint(dirpath=work_dir / "checkpoints", monitor=MONITOR, mode="max", save_top_k=1, save_weights_only=True, save_on_train_epoch_end=False)
+    checkpoint = ModelCheckpoint(
+        dirpath=work_dir / "checkpoints",
+        monitor=MONITOR,
+        mode="max",
+        save_top_k=1,
+        save_weights_only=True,
+        save_on_train_epoch_end=False,
+    )
     trainer = L.Trainer(
         accelerator=train_config.accelerator,
         devices=1,
@@ -109,7 +116,13 @@ def train_model(
         max_epochs=train_config.epochs,
         max_steps=train_config.max_steps,
         val_check_interval=train_config.val_check_interval,
-        callbacks=[EarlyStopping(MONITOR, mode="max", patience=train_config.early_stopping_patience, check_on_train_epoch_end=False), checkpoint, history],
+        callbacks=[
+            EarlyStopping(
+                MONITOR, mode="max", patience=train_config.early_stopping_patience, check_on_train_epoch_end=False
+            ),
+            checkpoint,
+            history,
+        ],
         logger=logger if logger is not None else L.loggers.CSVLogger(work_dir, name="logs"),
         enable_progress_bar=train_config.progress_bar,
         enable_model_summary=False,
@@ -125,7 +138,11 @@ def train_model(
         module.load_state_dict(state)
     model = module.model.cpu().float().eval()
 
-    probs = {name: predict_probs(model, split, tokenizer.pad_token_id) for name, split in tokenized.items() if name != "train"}
+    probs = {
+        name: predict_probs(model, split, tokenizer.pad_token_id)
+        for name, split in tokenized.items()
+        if name != "train"
+    }
     lexical, blend_weights, components = None, None, {}
     if train_config.lexical_blend and titles is not None:
         lexical, blend_weights, probs, components = _blend_in_lexical(tokenized, titles, probs)
@@ -146,15 +163,28 @@ def train_model(
         model.encoder.config,
         model_config,
         threshold=threshold,
-        metrics={"val": val_metrics, "test": test_metrics, "best_epoch_score": _best_score(checkpoint), "components": components},
+        metrics={
+            "val": val_metrics,
+            "test": test_metrics,
+            "best_epoch_score": _best_score(checkpoint),
+            "components": components,
+        },
         lineage={"encoder": encoder_label(model_config.encoder), **(lineage or {})},
         train_config=train_config.model_dump(),
         plots=plots,
         lexical=lexical,
         blend_weights=blend_weights,
         tables=_bundle_tables(heldout, titles, train_config.seed),
-        extra={"training": {"history": history.rows, "precision": precision, "device": device, "steps": steps,
-                            "fit_seconds": round(fit_seconds, 1), "samples_per_second": round(seen / fit_seconds, 1)}},
+        extra={
+            "training": {
+                "history": history.rows,
+                "precision": precision,
+                "device": device,
+                "steps": steps,
+                "fit_seconds": round(fit_seconds, 1),
+                "samples_per_second": round(seen / fit_seconds, 1),
+            }
+        },
     )
     shutil.rmtree(work_dir / "checkpoints", ignore_errors=True)
     return TrainResult(
@@ -196,7 +226,9 @@ def _blend_in_lexical(tokenized: dict[str, TokenizedSplit], titles: dict[str, li
     return lexical, weights, blended, components
 
 
-def _bundle_tables(heldout: pd.DataFrame | None, titles: dict[str, list[str]] | None, seed: int) -> dict[str, pd.DataFrame]:
+def _bundle_tables(
+    heldout: pd.DataFrame | None, titles: dict[str, list[str]] | None, seed: int
+) -> dict[str, pd.DataFrame]:
     tables = {}
     if heldout is not None:
         tables[HELDOUT_TABLE] = heldout[["id", "title", "label"]]

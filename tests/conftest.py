@@ -119,14 +119,52 @@ def http_server(tmp_path, monkeypatch):
 # trained bundle shared by the whole session. Session fixtures never rely on FAKENEWS_HOME (the autouse
 # fixture above is per test): everything they write goes to explicit tmp folders.
 
-FAKE_HOOKS = ["shocking", "you won't believe", "secret", "miracle", "exposed", "they don't want you to know",
-              "outrageous", "bombshell"]
-REAL_HOOKS = ["senate", "quarterly earnings", "council", "minister", "report", "court ruling", "budget",
-              "official statement"]
-SUBJECTS = ["the president", "a local doctor", "scientists", "the governor", "celebrities", "the new vaccine",
-            "city hall", "the central bank", "farmers", "a famous actor", "the election", "oil prices"]
-FILLERS = ["today", "this week", "after the vote", "in new york", "again", "at last", "for the first time",
-           "despite protests", "according to sources", "in a long awaited and widely discussed decision"]
+FAKE_HOOKS = [
+    "shocking",
+    "you won't believe",
+    "secret",
+    "miracle",
+    "exposed",
+    "they don't want you to know",
+    "outrageous",
+    "bombshell",
+]
+REAL_HOOKS = [
+    "senate",
+    "quarterly earnings",
+    "council",
+    "minister",
+    "report",
+    "court ruling",
+    "budget",
+    "official statement",
+]
+SUBJECTS = [
+    "the president",
+    "a local doctor",
+    "scientists",
+    "the governor",
+    "celebrities",
+    "the new vaccine",
+    "city hall",
+    "the central bank",
+    "farmers",
+    "a famous actor",
+    "the election",
+    "oil prices",
+]
+FILLERS = [
+    "today",
+    "this week",
+    "after the vote",
+    "in new york",
+    "again",
+    "at last",
+    "for the first time",
+    "despite protests",
+    "according to sources",
+    "in a long awaited and widely discussed decision",
+]
 
 
 def make_news_frame(n: int, seed: int = 0, fake_share: float = 0.4, source: str = "synthetic"):
@@ -146,13 +184,15 @@ def make_news_frame(n: int, seed: int = 0, fake_share: float = 0.4, source: str 
         if label:
             words.append("!!!")
         titles.append(f"{' '.join(words)} {seed}-{i}".capitalize())  # the suffix keeps titles unique
-    frame = pd.DataFrame({
-        "id": [f"s{seed}-{i}" for i in range(n)],
-        "title": titles,
-        "text": "",
-        "label": labels,
-        "source": source,
-    })
+    frame = pd.DataFrame(
+        {
+            "id": [f"s{seed}-{i}" for i in range(n)],
+            "title": titles,
+            "text": "",
+            "label": labels,
+            "source": source,
+        }
+    )
     return frame.astype({"id": "string", "title": "string", "text": "string", "label": "int8", "source": "string"})
 
 
@@ -173,8 +213,14 @@ def tiny_encoder_dir(tmp_path_factory) -> Path:
 
     path = tmp_path_factory.mktemp("tiny_encoder")
     tokenizer = AutoTokenizer.from_pretrained(resolve_encoder(None))
-    config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                        vocab_size=tokenizer.vocab_size, max_position_embeddings=128)
+    config = BertConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        vocab_size=tokenizer.vocab_size,
+        max_position_embeddings=128,
+    )
     torch.manual_seed(0)
     # no pooler: the classifier pools itself, and loading it would only print an 'unexpected keys' report
     BertModel(config, add_pooling_layer=False).save_pretrained(str(path))
@@ -185,7 +231,11 @@ def tiny_encoder_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_frames() -> dict:
     """Small train/val/test canonical frames (disjoint titles)."""
-    return {"train": make_news_frame(96, seed=1), "val": make_news_frame(32, seed=2), "test": make_news_frame(32, seed=3)}
+    return {
+        "train": make_news_frame(96, seed=1),
+        "val": make_news_frame(32, seed=2),
+        "test": make_news_frame(32, seed=3),
+    }
 
 
 @pytest.fixture(scope="session")
@@ -202,7 +252,14 @@ def tiny_tokenizer(tiny_model_config):
     return load_tokenizer(tiny_model_config)
 
 
-TINY_TRAIN = dict(max_steps=10, epochs=1, batch_size=8, progress_bar=False, precision="32-true", accelerator="cpu")
+TINY_TRAIN = {
+    "max_steps": 10,
+    "epochs": 1,
+    "batch_size": 8,
+    "progress_bar": False,
+    "precision": "32-true",
+    "accelerator": "cpu",
+}
 
 
 @pytest.fixture(scope="session")
@@ -214,9 +271,14 @@ def tiny_training(tmp_path_factory, tiny_frames, tiny_model_config, tiny_tokeniz
     root = tmp_path_factory.mktemp("tiny_bundle")
     tokenized = tokenize_splits(tiny_frames, tiny_tokenizer, tiny_model_config.max_length)
     return train_model(
-        tokenized, tiny_tokenizer, tiny_model_config, TrainConfig(**TINY_TRAIN), root / "bundle",
+        tokenized,
+        tiny_tokenizer,
+        tiny_model_config,
+        TrainConfig(**TINY_TRAIN),
+        root / "bundle",
         lineage={"sources": [{"uri": "synthetic://tiny", "sha256": "0" * 64}]},
-        work_dir=root / "work", heldout=tiny_frames["test"],
+        work_dir=root / "work",
+        heldout=tiny_frames["test"],
         titles={name: frame["title"].tolist() for name, frame in tiny_frames.items()},  # the default blend
     )
 

@@ -26,8 +26,17 @@ PICKLE_SUFFIXES = {".pt", ".pth", ".bin", ".pkl", ".pickle", ".ckpt", ".joblib",
 
 
 def _save(path, model, tokenizer, model_config, threshold=0.5, **kwargs):
-    return save_bundle(path, model, tokenizer, model.encoder.config, model_config, threshold=threshold,
-                       metrics=kwargs.pop("metrics", {}), lineage=kwargs.pop("lineage", {}), **kwargs)
+    return save_bundle(
+        path,
+        model,
+        tokenizer,
+        model.encoder.config,
+        model_config,
+        threshold=threshold,
+        metrics=kwargs.pop("metrics", {}),
+        lineage=kwargs.pop("lineage", {}),
+        **kwargs,
+    )
 
 
 def _probs(model, tokenizer, frame, max_length=32):
@@ -51,7 +60,10 @@ def fresh_model(tiny_model_config):
 
 # --- round trips ------------------------------------------------------------------------------------------
 
-def test_save_load_round_trip_gives_identical_predictions(fresh_model, tiny_tokenizer, tiny_model_config, tiny_frames, tmp_path):
+
+def test_save_load_round_trip_gives_identical_predictions(
+    fresh_model, tiny_tokenizer, tiny_model_config, tiny_frames, tmp_path
+):
     before = _probs(fresh_model, tiny_tokenizer, tiny_frames["test"])
     path = _save(tmp_path / "b", fresh_model, tiny_tokenizer, tiny_model_config, threshold=0.37)
     loaded = load_bundle(path)
@@ -72,8 +84,10 @@ def test_trained_bundle_resaved_predicts_the_same(tiny_bundle, tiny_frames, tmp_
     first = load_bundle(tiny_bundle)
     again = _save(tmp_path / "again", first.model, first.tokenizer, first.model_config, first.threshold)
     second = load_bundle(again)
-    np.testing.assert_array_equal(_probs(first.model, first.tokenizer, tiny_frames["val"]),
-                                  _probs(second.model, second.tokenizer, tiny_frames["val"]))
+    np.testing.assert_array_equal(
+        _probs(first.model, first.tokenizer, tiny_frames["val"]),
+        _probs(second.model, second.tokenizer, tiny_frames["val"]),
+    )
     assert read_meta(again)["weights_sha256"] == read_meta(tiny_bundle)["weights_sha256"]
 
 
@@ -83,17 +97,19 @@ def test_cls_pooling_survives_the_round_trip(tiny_model_config, tiny_tokenizer, 
     loaded = load_bundle(_save(tmp_path / "cls", model, tiny_tokenizer, config))
     assert loaded.model.pooling == "cls"
     assert loaded.model_config == config
-    np.testing.assert_array_equal(_probs(loaded.model, loaded.tokenizer, tiny_frames["val"]),
-                                  _probs(model, tiny_tokenizer, tiny_frames["val"]))
+    np.testing.assert_array_equal(
+        _probs(loaded.model, loaded.tokenizer, tiny_frames["val"]), _probs(model, tiny_tokenizer, tiny_frames["val"])
+    )
 
 
 # --- safetensors only -------------------------------------------------------------------------------------
+
 
 def test_weights_are_safetensors_and_nothing_is_pickled(tiny_bundle):
     raw = (tiny_bundle / WEIGHTS_FILE).read_bytes()
     (header_len,) = struct.unpack("<Q", raw[:8])
     assert raw[8:9] == b"{"
-    header = json.loads(raw[8:8 + header_len])
+    header = json.loads(raw[8 : 8 + header_len])
     tensors = {k: v for k, v in header.items() if k != "__metadata__"}
     assert "head.weight" in tensors and tensors["head.weight"]["dtype"] == "F32"
     assert any(k.startswith("encoder.") for k in tensors)
@@ -111,6 +127,7 @@ def test_loading_never_calls_torch_load(tiny_bundle, monkeypatch):
 
 
 # --- integrity and completeness ---------------------------------------------------------------------------
+
 
 def test_tampered_weights_are_refused(tiny_bundle_copy):
     weights = tiny_bundle_copy / WEIGHTS_FILE
@@ -161,11 +178,14 @@ def test_unreadable_or_future_bundle_json(tiny_bundle_copy):
 
 # --- atomic writes ----------------------------------------------------------------------------------------
 
+
 def _snapshot(path: Path) -> dict:
     return {str(p.relative_to(path)): sha256_file(p) for p in _files(path)}
 
 
-def test_failed_save_leaves_the_old_bundle_intact(tiny_bundle_copy, fresh_model, tiny_tokenizer, tiny_model_config, monkeypatch):
+def test_failed_save_leaves_the_old_bundle_intact(
+    tiny_bundle_copy, fresh_model, tiny_tokenizer, tiny_model_config, monkeypatch
+):
     before = _snapshot(tiny_bundle_copy)
     real_write = bundle_module._write_json
 
@@ -182,7 +202,9 @@ def test_failed_save_leaves_the_old_bundle_intact(tiny_bundle_copy, fresh_model,
     load_bundle(tiny_bundle_copy)
 
 
-def test_failed_save_into_a_new_place_leaves_nothing(fresh_model, tiny_tokenizer, tiny_model_config, tmp_path, monkeypatch):
+def test_failed_save_into_a_new_place_leaves_nothing(
+    fresh_model, tiny_tokenizer, tiny_model_config, tmp_path, monkeypatch
+):
     monkeypatch.setattr(tiny_tokenizer, "save_pretrained", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
     with pytest.raises(KeyboardInterrupt):
         _save(tmp_path / "models" / "new", fresh_model, tiny_tokenizer, tiny_model_config)
@@ -190,7 +212,9 @@ def test_failed_save_into_a_new_place_leaves_nothing(fresh_model, tiny_tokenizer
 
 
 @pytest.mark.parametrize("exchange", [True, False], ids=["renameat2-exchange", "two-renames"])
-def test_overwrite_replaces_the_whole_bundle(tiny_bundle_copy, fresh_model, tiny_tokenizer, tiny_model_config, monkeypatch, exchange):
+def test_overwrite_replaces_the_whole_bundle(
+    tiny_bundle_copy, fresh_model, tiny_tokenizer, tiny_model_config, monkeypatch, exchange
+):
     if not exchange:
         monkeypatch.setattr(bundle_module, "_exchange", lambda a, b: False)
     (tiny_bundle_copy / "stale.txt").write_text("from the old bundle")
@@ -212,7 +236,9 @@ def test_exchange_is_available_here(tmp_path):
     assert (a / "x").read_text() == "b" and (b / "x").read_text() == "a"
 
 
-def test_crash_between_renames_puts_the_old_bundle_back(tiny_bundle_copy, fresh_model, tiny_tokenizer, tiny_model_config, monkeypatch):
+def test_crash_between_renames_puts_the_old_bundle_back(
+    tiny_bundle_copy, fresh_model, tiny_tokenizer, tiny_model_config, monkeypatch
+):
     before = _snapshot(tiny_bundle_copy)
     monkeypatch.setattr(bundle_module, "_exchange", lambda a, b: False)
     real_replace = os.replace
@@ -230,7 +256,9 @@ def test_crash_between_renames_puts_the_old_bundle_back(tiny_bundle_copy, fresh_
     assert _leftovers(tiny_bundle_copy.parent) == []
 
 
-def test_readers_never_see_a_missing_or_partial_bundle_during_overwrites(tiny_bundle_copy, fresh_model, tiny_tokenizer, tiny_model_config):
+def test_readers_never_see_a_missing_or_partial_bundle_during_overwrites(
+    tiny_bundle_copy, fresh_model, tiny_tokenizer, tiny_model_config
+):
     if not bundle_module._exchange(tiny_bundle_copy, tiny_bundle_copy):
         pytest.skip("no atomic directory exchange on this platform")
     errors, done = [], threading.Event()
@@ -255,6 +283,7 @@ def test_readers_never_see_a_missing_or_partial_bundle_during_overwrites(tiny_bu
 
 
 # --- what a trained bundle records ------------------------------------------------------------------------
+
 
 def test_bundle_metadata(tiny_bundle, tiny_model_config):
     meta = read_meta(tiny_bundle)

@@ -21,8 +21,14 @@ FAKENEWS = Path(sys.executable).with_name("fakenews")
 
 def _env(home: Path) -> dict:
     env = dict(os.environ)
-    env.update(FAKENEWS_HOME=str(home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", WANDB_MODE="offline",
-               NO_GCE_CHECK="true", PYTHONUNBUFFERED="1")
+    env.update(
+        FAKENEWS_HOME=str(home),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        WANDB_MODE="offline",
+        NO_GCE_CHECK="true",
+        PYTHONUNBUFFERED="1",
+    )
     return env
 
 
@@ -51,9 +57,28 @@ def cli_bundle(tmp_path_factory, train_csv, tiny_encoder_dir):
     out = root / "bundle"
     with pytest.MonkeyPatch.context() as mp:  # module scope: the per-test FAKENEWS_HOME is not set yet
         mp.setenv("FAKENEWS_HOME", str(root / "home"))
-        code = main(["train", "--sources", str(train_csv), "--out", str(out), "--encoder", str(tiny_encoder_dir),
-                     "--max-steps", "5", "--batch-size", "8", "--max-length", "32", "--no-progress",
-                     "--precision", "32-true", "--accelerator", "cpu"])
+        code = main(
+            [
+                "train",
+                "--sources",
+                str(train_csv),
+                "--out",
+                str(out),
+                "--encoder",
+                str(tiny_encoder_dir),
+                "--max-steps",
+                "5",
+                "--batch-size",
+                "8",
+                "--max-length",
+                "32",
+                "--no-progress",
+                "--precision",
+                "32-true",
+                "--accelerator",
+                "cpu",
+            ]
+        )
     assert code == 0
     return out
 
@@ -69,6 +94,7 @@ def predict_csv(tmp_path, news_frame_factory) -> Path:
 
 
 # --- help ---------------------------------------------------------------------------------------------------
+
 
 def test_module_help_runs_as_a_subprocess(tmp_path):
     result = _run([sys.executable, "-m", "fakenews_ml.cli", "--help"], tmp_path)
@@ -95,6 +121,7 @@ def test_help_in_process(capsys):
 
 # --- the happy path -----------------------------------------------------------------------------------------
 
+
 def test_train_writes_a_complete_bundle(cli_bundle, train_csv, tiny_encoder_dir):
     meta = read_meta(cli_bundle)
     assert meta["variant"] == "fp32"
@@ -110,9 +137,28 @@ def test_train_writes_a_complete_bundle(cli_bundle, train_csv, tiny_encoder_dir)
 
 
 def test_train_prints_a_json_summary(train_csv, tiny_encoder_dir, tmp_path, fakenews_home, capsys):
-    code = main(["train", "--sources", str(train_csv), "--encoder", str(tiny_encoder_dir), "--max-steps", "2",
-                 "--batch-size", "8", "--max-length", "16", "--max-rows", "120", "--no-progress",
-                 "--precision", "32-true", "--accelerator", "cpu"])
+    code = main(
+        [
+            "train",
+            "--sources",
+            str(train_csv),
+            "--encoder",
+            str(tiny_encoder_dir),
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--max-length",
+            "16",
+            "--max-rows",
+            "120",
+            "--no-progress",
+            "--precision",
+            "32-true",
+            "--accelerator",
+            "cpu",
+        ]
+    )
     assert code == 0
     summary = _stdout_json(capsys.readouterr().out)
     # no --out: the default lives under FAKENEWS_HOME
@@ -126,7 +172,10 @@ def test_train_prints_a_json_summary(train_csv, tiny_encoder_dir, tmp_path, fake
 def test_evaluate(cli_bundle, tmp_path, capsys, news_frame_factory):
     labelled = tmp_path / "labelled.csv"
     news_frame_factory(40, seed=13)[["title", "label"]].to_csv(labelled, index=False)
-    assert main(["evaluate", "--model", str(cli_bundle), "--input", str(labelled), "--plots", str(tmp_path / "plots")]) == 0
+    assert (
+        main(["evaluate", "--model", str(cli_bundle), "--input", str(labelled), "--plots", str(tmp_path / "plots")])
+        == 0
+    )
     metrics = _stdout_json(capsys.readouterr().out)
     assert metrics["n"] == 40 and metrics["variant"] == "fp32"
     assert metrics["model_version"] == read_meta(cli_bundle)["version"]
@@ -159,10 +208,17 @@ def test_quantize_then_predict_csv_and_headline(cli_bundle, predict_csv, tmp_pat
     assert result["score"].tolist() == [float(s) for s in source["score"]]
     assert result["prob_fake"].between(0, 1).all()
     assert set(result["label"]) <= {0, 1}
-    served = load_bundle(cli_bundle if report["recommended"] == "fp32" else cli_bundle / "variants" / report["recommended"])
+    served = load_bundle(
+        cli_bundle if report["recommended"] == "fp32" else cli_bundle / "variants" / report["recommended"]
+    )
     assert result["label"].tolist() == (result["prob_fake"] >= served.threshold - 1e-6).astype(int).tolist()
 
-    assert main(["predict", "--model", str(cli_bundle), "--variant", "fp32", "Shocking secret they don't want you to know"]) == 0
+    assert (
+        main(
+            ["predict", "--model", str(cli_bundle), "--variant", "fp32", "Shocking secret they don't want you to know"]
+        )
+        == 0
+    )
     single = _stdout_json(capsys.readouterr().out)
     assert single["title"] == "Shocking secret they don't want you to know"
     assert 0 <= single["prob_fake"] <= 1 and single["label"] in (0, 1)
@@ -186,7 +242,10 @@ def test_predict_keeps_an_existing_label_column(cli_bundle, tmp_path):
     src = tmp_path / "labelled.csv"
     pd.DataFrame({"title": ["Council meets", "Shocking secret!!!"], "label": ["real", "fake"]}).to_csv(src, index=False)
     out = tmp_path / "out.csv"
-    assert main(["predict", "--model", str(cli_bundle), "--variant", "fp32", "--input", str(src), "--output", str(out)]) == 0
+    assert (
+        main(["predict", "--model", str(cli_bundle), "--variant", "fp32", "--input", str(src), "--output", str(out)])
+        == 0
+    )
     result = pd.read_csv(out)
     assert list(result.columns) == ["title", "label_input", "prob_fake", "label"]
     assert result["label_input"].tolist() == ["real", "fake"]
@@ -203,11 +262,18 @@ def test_predict_csv_larger_than_one_call(cli_bundle, tmp_path, monkeypatch, new
     calls = []
     real_predict = Predictor.predict
     monkeypatch.setattr(config, "PredictConfig", SmallCalls)
-    monkeypatch.setattr(Predictor, "predict", lambda self, titles, progress=None: calls.append(len(titles)) or real_predict(self, titles, progress))
+    monkeypatch.setattr(
+        Predictor,
+        "predict",
+        lambda self, titles, progress=None: calls.append(len(titles)) or real_predict(self, titles, progress),
+    )
     frame = news_frame_factory(30, seed=14)[["title"]]
     src, out = tmp_path / "many.csv", tmp_path / "many_out.csv"
     frame.to_csv(src, index=False)
-    assert main(["predict", "--model", str(cli_bundle), "--variant", "fp32", "--input", str(src), "--output", str(out)]) == 0
+    assert (
+        main(["predict", "--model", str(cli_bundle), "--variant", "fp32", "--input", str(src), "--output", str(out)])
+        == 0
+    )
     monkeypatch.undo()
     assert calls == [7, 7, 7, 7, 2]
     result = pd.read_csv(out)
@@ -217,13 +283,16 @@ def test_predict_csv_larger_than_one_call(cli_bundle, tmp_path, monkeypatch, new
 
 
 def test_predict_headline_as_a_real_subprocess(cli_bundle, tmp_path):
-    result = _run([str(FAKENEWS), "predict", "--model", str(cli_bundle), "--variant", "fp32", "Council meets on budget"], tmp_path)
+    result = _run(
+        [str(FAKENEWS), "predict", "--model", str(cli_bundle), "--variant", "fp32", "Council meets on budget"], tmp_path
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["title"] == "Council meets on budget" and 0 <= data["prob_fake"] <= 1
 
 
 # --- bad input: exit code 2, one line on stderr naming the problem, nothing written --------------------------
+
 
 def _bad_csv(tmp_path: Path, kind: str) -> Path:
     path = tmp_path / f"{kind}.csv"
@@ -239,28 +308,100 @@ def _bad_csv(tmp_path: Path, kind: str) -> Path:
 
 
 BAD_PREDICT_CASES = {
-    "missing model dir": (lambda tmp, csv, bundle: ["--model", str(tmp / "no-such-model"), "--input", str(csv), "--output", str(tmp / "o.csv")],
-                          ["no-such-model", "no such model bundle"]),
-    "csv without title": (lambda tmp, csv, bundle: ["--model", str(bundle), "--input", str(_bad_csv(tmp, "no_title")), "--output", str(tmp / "o.csv")],
-                          ["no 'title' column", "headline"]),
-    "non-utf8 csv": (lambda tmp, csv, bundle: ["--model", str(bundle), "--input", str(_bad_csv(tmp, "latin1")), "--output", str(tmp / "o.csv")],
-                     ["not valid UTF-8", "latin1.csv"]),
-    "empty title": (lambda tmp, csv, bundle: ["--model", str(bundle), "--input", str(_bad_csv(tmp, "empty_title")), "--output", str(tmp / "o.csv")],
-                    ["empty title", "line(s) 3"]),
-    "empty file": (lambda tmp, csv, bundle: ["--model", str(bundle), "--input", str(_bad_csv(tmp, "empty_file")), "--output", str(tmp / "o.csv")],
-                   ["empty"]),
-    "missing input file": (lambda tmp, csv, bundle: ["--model", str(bundle), "--input", str(tmp / "nope.csv"), "--output", str(tmp / "o.csv")],
-                           ["not found", "nope.csv"]),
-    "headline and input": (lambda tmp, csv, bundle: ["--model", str(bundle), "A headline", "--input", str(csv), "--output", str(tmp / "o.csv")],
-                           ["either one headline or --input"]),
-    "input without output": (lambda tmp, csv, bundle: ["--model", str(bundle), "--input", str(csv)],
-                             ["--input needs --output"]),
-    "neither headline nor input": (lambda tmp, csv, bundle: ["--model", str(bundle)],
-                                   ["either one headline or --input"]),
-    "blank headline": (lambda tmp, csv, bundle: ["--model", str(bundle), "--variant", "fp32", "   "],
-                       ["headline 0 is empty"]),
-    "variant not built": (lambda tmp, csv, bundle: ["--model", str(bundle), "--variant", "int8", "A headline"],
-                          ["no 'int8' variant", "fakenews quantize"]),
+    "missing model dir": (
+        lambda tmp, csv, bundle: [
+            "--model",
+            str(tmp / "no-such-model"),
+            "--input",
+            str(csv),
+            "--output",
+            str(tmp / "o.csv"),
+        ],
+        ["no-such-model", "no such model bundle"],
+    ),
+    "csv without title": (
+        lambda tmp, csv, bundle: [
+            "--model",
+            str(bundle),
+            "--input",
+            str(_bad_csv(tmp, "no_title")),
+            "--output",
+            str(tmp / "o.csv"),
+        ],
+        ["no 'title' column", "headline"],
+    ),
+    "non-utf8 csv": (
+        lambda tmp, csv, bundle: [
+            "--model",
+            str(bundle),
+            "--input",
+            str(_bad_csv(tmp, "latin1")),
+            "--output",
+            str(tmp / "o.csv"),
+        ],
+        ["not valid UTF-8", "latin1.csv"],
+    ),
+    "empty title": (
+        lambda tmp, csv, bundle: [
+            "--model",
+            str(bundle),
+            "--input",
+            str(_bad_csv(tmp, "empty_title")),
+            "--output",
+            str(tmp / "o.csv"),
+        ],
+        ["empty title", "line(s) 3"],
+    ),
+    "empty file": (
+        lambda tmp, csv, bundle: [
+            "--model",
+            str(bundle),
+            "--input",
+            str(_bad_csv(tmp, "empty_file")),
+            "--output",
+            str(tmp / "o.csv"),
+        ],
+        ["empty"],
+    ),
+    "missing input file": (
+        lambda tmp, csv, bundle: [
+            "--model",
+            str(bundle),
+            "--input",
+            str(tmp / "nope.csv"),
+            "--output",
+            str(tmp / "o.csv"),
+        ],
+        ["not found", "nope.csv"],
+    ),
+    "headline and input": (
+        lambda tmp, csv, bundle: [
+            "--model",
+            str(bundle),
+            "A headline",
+            "--input",
+            str(csv),
+            "--output",
+            str(tmp / "o.csv"),
+        ],
+        ["either one headline or --input"],
+    ),
+    "input without output": (
+        lambda tmp, csv, bundle: ["--model", str(bundle), "--input", str(csv)],
+        ["--input needs --output"],
+    ),
+    "neither headline nor input": (
+        lambda tmp, csv, bundle: ["--model", str(bundle)],
+        ["either one headline or --input"],
+    ),
+    "blank headline": (
+        lambda tmp, csv, bundle: ["--model", str(bundle), "--variant", "fp32", "   "],
+        ["headline 0 is empty"],
+    ),
+    "variant not built": (
+        lambda tmp, csv, bundle: ["--model", str(bundle), "--variant", "int8", "A headline"],
+        ["no 'int8' variant", "fakenews quantize"],
+    ),
 }
 
 
@@ -269,7 +410,9 @@ def test_predict_bad_input(case, cli_bundle, predict_csv, tmp_path, capsys):
     # a private fp32-only copy: the quantize test may have added variants to the shared bundle
     import shutil
 
-    bundle = Path(shutil.copytree(cli_bundle, tmp_path / "bundle", ignore=shutil.ignore_patterns("variants", "quantization.json")))
+    bundle = Path(
+        shutil.copytree(cli_bundle, tmp_path / "bundle", ignore=shutil.ignore_patterns("variants", "quantization.json"))
+    )
     make_argv, expected = BAD_PREDICT_CASES[case]
     argv = make_argv(tmp_path, predict_csv, bundle)
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -290,7 +433,9 @@ def test_predict_bad_input(case, cli_bundle, predict_csv, tmp_path, capsys):
 def test_failed_predict_leaves_an_existing_output_untouched(cli_bundle, tmp_path, capsys):
     out = tmp_path / "o.csv"
     out.write_text("precious\n")
-    code = main(["predict", "--model", str(cli_bundle), "--input", str(_bad_csv(tmp_path, "empty_title")), "--output", str(out)])
+    code = main(
+        ["predict", "--model", str(cli_bundle), "--input", str(_bad_csv(tmp_path, "empty_title")), "--output", str(out)]
+    )
     assert code == 2
     assert out.read_text() == "precious\n"
 
@@ -310,8 +455,13 @@ def test_other_commands_bad_input(argv, expected, cli_bundle, tmp_path, capsys, 
     nolabel.write_text("title\nA headline\n")
     csv = tmp_path / "ok.csv"
     news_frame_factory(10, seed=15)[["title", "label"]].to_csv(csv, index=False)
-    values = {"missing": str(tmp_path / "missing"), "bundle": str(cli_bundle), "csv": str(csv),
-              "nolabel": str(nolabel), "out": str(tmp_path / "out")}
+    values = {
+        "missing": str(tmp_path / "missing"),
+        "bundle": str(cli_bundle),
+        "csv": str(csv),
+        "nolabel": str(nolabel),
+        "out": str(tmp_path / "out"),
+    }
     code = main([a.format(**values) for a in argv])
     captured = capsys.readouterr()
     assert code == 2
@@ -324,11 +474,14 @@ def test_other_commands_bad_input(argv, expected, cli_bundle, tmp_path, capsys, 
 def test_bad_input_as_a_real_subprocess(tmp_path):
     result = _run([str(FAKENEWS), "predict", "--model", str(tmp_path / "absent"), "Some headline"], tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [f"fakenews predict: error: {tmp_path / 'absent'}: no such model bundle directory"]
+    assert result.stderr.strip().splitlines() == [
+        f"fakenews predict: error: {tmp_path / 'absent'}: no such model bundle directory"
+    ]
     assert result.stdout == ""
 
 
 # --- train configuration: a --config file, and only the flags given override it -----------------------------
+
 
 def _parse_train(argv):
     from fakenews_ml.cli import _train_config, build_parser
@@ -367,7 +520,10 @@ def test_train_flags_without_a_config_file():
 @pytest.mark.parametrize(
     "argv,expected",
     [
-        (["--batch-size", "0"], "invalid training configuration: batch_size: Input should be greater than or equal to 1"),
+        (
+            ["--batch-size", "0"],
+            "invalid training configuration: batch_size: Input should be greater than or equal to 1",
+        ),
         (["--config", "{tmp}/absent.json"], "config file not found"),
         (["--config", "{tmp}/broken.json"], "invalid training configuration"),
         (["--config", "{tmp}/unknown.json"], "train.wings: Extra inputs are not permitted"),

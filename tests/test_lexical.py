@@ -33,7 +33,10 @@ def test_cross_fit_serves_a_train_plus_val_model_and_scores_val_out_of_fold(tiny
     # each val row is scored by a model that never saw it: the one fitted on train and the other folds
     folds = StratifiedKFold(CROSS_FIT_FOLDS, shuffle=True, random_state=0).split(titles, labels)
     for fitted, scored in folds:
-        without = LexicalModel.fit(train["title"].tolist() + [titles[i] for i in fitted], np.concatenate([train["label"].to_numpy(), labels[fitted]]))
+        without = LexicalModel.fit(
+            train["title"].tolist() + [titles[i] for i in fitted],
+            np.concatenate([train["label"].to_numpy(), labels[fitted]]),
+        )
         np.testing.assert_allclose(val_scores[scored], without.decision([titles[i] for i in scored]), rtol=1e-6)
     assert not np.allclose(val_scores, model.decision(titles))
 
@@ -97,13 +100,28 @@ def test_fast_decision_equals_the_sparse_matrix_definition(tiny_frames, scheme):
     train, test = tiny_frames["train"], tiny_frames["test"]
     model = LexicalModel.fit(train["title"].tolist(), train["label"].to_numpy(), scheme=scheme)
     titles = test["title"].tolist() + ["!!!", "one"]  # with titles that share few n-grams with training
-    reference = np.asarray(_tfidf(_counts(titles, scheme), model.idf, scheme) @ model.coef, dtype=np.float64) + model.intercept
+    reference = (
+        np.asarray(_tfidf(_counts(titles, scheme), model.idf, scheme) @ model.coef, dtype=np.float64) + model.intercept
+    )
     np.testing.assert_allclose(model.decision(titles), reference, atol=1e-4)
     assert model.decision(["one"]).shape == (1,)
 
 
 def test_the_default_scheme_sees_case_that_the_lowercased_one_cannot():
-    words = ["senate", "budget", "vote", "star", "wedding", "report", "city", "council", "plan", "court", "rules", "school"]
+    words = [
+        "senate",
+        "budget",
+        "vote",
+        "star",
+        "wedding",
+        "report",
+        "city",
+        "council",
+        "plan",
+        "court",
+        "rules",
+        "school",
+    ]
     rng = np.random.default_rng(0)
     titles, labels = [], []
     for i in range(200):

@@ -30,6 +30,7 @@ def classifiers(tiny_model_config):
 
 # --- HeadlineClassifier -----------------------------------------------------------------------------------
 
+
 def test_forward_gives_two_float_logits_per_row(classifiers, tiny_tokenizer):
     ids, mask = _batch(tiny_tokenizer, ["a short one", "a rather longer headline about the budget vote", "x"])
     for model in classifiers.values():
@@ -85,7 +86,9 @@ def test_sampler_covers_every_index_exactly_once(shuffle, batch_size, pool):
     flat = [i for batch in batches for i in batch]
     assert sorted(flat) == list(range(len(LENGTHS)))
     assert all(1 <= len(batch) <= batch_size for batch in batches)
-    assert sum(len(batch) < batch_size for batch in batches) <= (len(LENGTHS) + batch_size * pool - 1) // (batch_size * pool)
+    assert sum(len(batch) < batch_size for batch in batches) <= (len(LENGTHS) + batch_size * pool - 1) // (
+        batch_size * pool
+    )
 
 
 def test_unshuffled_batches_are_length_sorted():
@@ -124,6 +127,7 @@ def test_unshuffled_order_is_the_same_every_epoch():
 
 # --- PadCollator ------------------------------------------------------------------------------------------
 
+
 def test_pad_collator_pads_to_the_longest_row_with_a_mask():
     rows = [
         (np.array([101, 7, 8, 102], dtype=np.int32), 1, 4),
@@ -147,6 +151,7 @@ def test_pad_collator_uses_the_given_pad_id():
 
 # --- class weights ----------------------------------------------------------------------------------------
 
+
 def test_balanced_class_weights():
     weights = balanced_class_weights(np.array([75, 25]))
     assert weights.dtype == torch.float32
@@ -163,6 +168,7 @@ def test_balanced_class_weights_with_an_empty_class_stay_finite():
 
 
 # --- ClassifierModule: dropout must be active during training (regression) --------------------------------
+
 
 def _tiny_datamodule(tiny_frames, tokenizer, batch_size=8):
     from fakenews_ml.data.tokenize import tokenize_frame
@@ -190,9 +196,19 @@ def test_dropout_stays_active_inside_lightning_training(tiny_model_config, tiny_
             seen.append(all(m.training for m in dropouts) and pl_module.model.encoder.training)
 
     module = ClassifierModule(HeadlineClassifier.from_pretrained(tiny_model_config), TrainConfig(warmup_ratio=0.0))
-    trainer = L.Trainer(accelerator="cpu", max_steps=3, limit_val_batches=1, val_check_interval=2, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        num_sanity_val_steps=1, callbacks=[Probe()], default_root_dir=tmp_path)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=3,
+        limit_val_batches=1,
+        val_check_interval=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=1,
+        callbacks=[Probe()],
+        default_root_dir=tmp_path,
+    )
     trainer.fit(module, datamodule=_tiny_datamodule(tiny_frames, tiny_tokenizer))
     assert seen == [True, True, True]  # including the step right after a validation pass
 
@@ -251,6 +267,7 @@ def test_datamodule_class_counts(tiny_frames, tiny_tokenizer):
 
 # --- precision choice -------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("precision", ["32-true", "bf16-mixed", "16-mixed"])
 def test_explicit_precision_is_kept(precision, monkeypatch):
     monkeypatch.setattr(device, "cuda_available", lambda: True)
@@ -301,8 +318,16 @@ def test_encoders_without_a_pooler_work_end_to_end(tiny_tokenizer, tmp_path):
     ids, mask = _batch(tiny_tokenizer, ["one headline", "and a second, longer headline"], max_length=16)
     logits = model(ids, mask)
     assert logits.shape == (2, 2)
-    path = save_bundle(tmp_path / "bundle", model, tiny_tokenizer, model.encoder.config, model_config,
-                       threshold=0.5, metrics={}, lineage={})
+    path = save_bundle(
+        tmp_path / "bundle",
+        model,
+        tiny_tokenizer,
+        model.encoder.config,
+        model_config,
+        threshold=0.5,
+        metrics={},
+        lineage={},
+    )
     loaded = load_bundle(path)
     assert type(loaded.model.encoder).__name__ == "DistilBertModel"
     with torch.no_grad():

@@ -145,6 +145,7 @@ def test_concurrent_calls_are_safe_and_consistent(predictor):
 
 # --- which bundle directory is served ---------------------------------------------------------------------
 
+
 def test_variant_path_choices(tiny_bundle_copy):
     assert variant_path(tiny_bundle_copy, "fp32") == tiny_bundle_copy
     assert variant_path(tiny_bundle_copy, "auto") == tiny_bundle_copy  # never quantized: fp32
@@ -182,6 +183,7 @@ def test_predictor_exposes_the_bundle_version(predictor, tiny_bundle):
 
 
 # --- files are not API calls: any number of rows, in calls of at most max_batch ---------------------------
+
 
 def test_predict_all_and_evaluate_go_past_max_batch(tiny_bundle, predictor, tiny_frames):
     from fakenews_ml.assessment import evaluate_predictor, predict_all

@@ -15,8 +15,17 @@ from fakenews_ml.data.tokenize import tokenize_frame
 from fakenews_ml.predict import Predictor, variant_path
 from fakenews_ml.quantize import REPORT_FILE, quantize_bundle
 
-PARITY_FIELDS = ("accuracy_ref", "accuracy_variant", "accuracy_delta", "agreement", "max_abs_prob_diff",
-                 "mean_abs_prob_diff", "n", "threshold", "passed")
+PARITY_FIELDS = (
+    "accuracy_ref",
+    "accuracy_variant",
+    "accuracy_delta",
+    "agreement",
+    "max_abs_prob_diff",
+    "mean_abs_prob_diff",
+    "n",
+    "threshold",
+    "passed",
+)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +64,7 @@ def test_variant_weights_have_the_expected_types(quantized):
     with safe_open(str(path / "variants" / "bf16" / WEIGHTS_FILE), "pt") as f:
         assert f.get_tensor("head.weight").dtype == torch.bfloat16
     with safe_open(str(path / "variants" / "int8" / WEIGHTS_FILE), "pt") as f:
-        int8_keys = [k for k in f.keys() if k.endswith(".weight_int8")]
+        int8_keys = [k for k in f.keys() if k.endswith(".weight_int8")]  # noqa: SIM118 - safe_open is not iterable
         assert int8_keys and all(f.get_tensor(k).dtype == torch.int8 for k in int8_keys)
     int8_model = load_bundle(path / "variants" / "int8").model
     from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
@@ -148,11 +157,16 @@ def test_when_every_variant_fails_fp32_is_served(tiny_bundle_copy, tiny_frames, 
 
 def test_accuracy_drop_bound_is_applied(tiny_bundle_copy, tiny_frames, monkeypatch):
     real = quantize_module.parity_report
-    monkeypatch.setattr(quantize_module, "parity_report",
-                        lambda *a, **k: {**real(*a, **k), "accuracy_delta": -0.02, "agreement": 1.0})
-    report = quantize_bundle(tiny_bundle_copy, tiny_frames["val"], QuantizeConfig(variants=["bf16"], max_accuracy_drop=0.01))
+    monkeypatch.setattr(
+        quantize_module, "parity_report", lambda *a, **k: {**real(*a, **k), "accuracy_delta": -0.02, "agreement": 1.0}
+    )
+    report = quantize_bundle(
+        tiny_bundle_copy, tiny_frames["val"], QuantizeConfig(variants=["bf16"], max_accuracy_drop=0.01)
+    )
     assert report["bf16"]["passed"] is False and report["recommended"] == "fp32"
-    report = quantize_bundle(tiny_bundle_copy, tiny_frames["val"], QuantizeConfig(variants=["bf16"], max_accuracy_drop=0.02))
+    report = quantize_bundle(
+        tiny_bundle_copy, tiny_frames["val"], QuantizeConfig(variants=["bf16"], max_accuracy_drop=0.02)
+    )
     assert report["bf16"]["passed"] is True and report["recommended"] == "bf16"
 
 
@@ -180,7 +194,9 @@ def test_saved_variants_predict_exactly_like_the_in_memory_quantized_model(quant
     for variant, expected in in_memory.items():
         served = Predictor(load_bundle(path / "variants" / variant))
         assert served.autocast == (torch.bfloat16 if variant == "bf16" else None)
-        np.testing.assert_array_equal(predict_probs(served.bundle.model, split, pad, autocast_dtype=served.autocast), expected)
+        np.testing.assert_array_equal(
+            predict_probs(served.bundle.model, split, pad, autocast_dtype=served.autocast), expected
+        )
 
 
 def test_int8_weights_have_one_scale_per_output_channel(quantized):

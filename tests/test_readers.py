@@ -145,8 +145,17 @@ def test_extra_columns_ignored_and_headers_case_insensitive(tmp_path):
 @pytest.mark.parametrize(
     ("raw_label", "expected"),
     [
-        ("1", 1), ("0", 0), ("fake", 1), ("real", 0), ("FAKE", 1), (" Real ", 0),
-        ("1.0", 1), ("0.0", 0), ("1.00", 1), ("true", 0), ("False", 1),
+        ("1", 1),
+        ("0", 0),
+        ("fake", 1),
+        ("real", 0),
+        ("FAKE", 1),
+        (" Real ", 0),
+        ("1.0", 1),
+        ("0.0", 0),
+        ("1.00", 1),
+        ("true", 0),
+        ("False", 1),
     ],
 )
 def test_label_spellings(tmp_path, raw_label, expected):

@@ -23,7 +23,9 @@ from fakenews_ml.stages.deployment import quantize_or_reuse
 @pytest.fixture(scope="module")
 def calibrated(tiny_bundle, tiny_frames):
     base = load_bundle(tiny_bundle)
-    calibration, test = (tokenize_frame(tiny_frames[name], base.tokenizer, base.model_config.max_length) for name in ("train", "test"))
+    calibration, test = (
+        tokenize_frame(tiny_frames[name], base.tokenizer, base.model_config.max_length) for name in ("train", "test")
+    )
     maxima = input_maxima(base.model, lambda model: predict_probs(model, calibration, base.tokenizer.pad_token_id))
     return base, maxima, test
 
@@ -78,7 +80,9 @@ def test_bundles_without_calibration_titles_get_plain_int8(tiny_bundle_copy, tin
     (tiny_bundle_copy / f"{CALIBRATION_TABLE}.csv").unlink()
     report = quantize_bundle(tiny_bundle_copy, tiny_frames["test"], QuantizeConfig(variants=["int8"]))
     assert report["int8_smoothing"] is None
-    assert not any(isinstance(m, SmoothedLinear) for m in load_bundle(tiny_bundle_copy / "variants" / "int8").model.modules())
+    assert not any(
+        isinstance(m, SmoothedLinear) for m in load_bundle(tiny_bundle_copy / "variants" / "int8").model.modules()
+    )
 
 
 def test_smoothing_can_be_switched_off_and_a_new_strength_requantizes(tiny_bundle_copy, tiny_frames):

@@ -233,7 +233,10 @@ def test_read_sources_over_http_end_to_end(http_server, tmp_path):
     frame, resolved = read_sources(uris, progress=False)
 
     assert frame["title"].tolist() == [
-        "Aliens built the pyramids", "Parliament passes budget", "Moon made of cheese", "Local headline",
+        "Aliens built the pyramids",
+        "Parliament passes budget",
+        "Moon made of cheese",
+        "Local headline",
     ]
     assert frame["label"].tolist() == [1, 0, 1, 0]
     assert frame["source"].tolist() == ["remote_news"] * 3 + ["local"]

@@ -89,9 +89,14 @@ def test_deduplicate_counts_duplicates_and_conflicts():
         pd.DataFrame(
             {
                 "title": [
-                    "Senate passes bill", "SENATE PASSES BILL!", "senate passes bill",   # 2 duplicates
-                    "Aliens land in Ohio", "aliens land in ohio",                         # conflict: 0 and 1
-                    "Markets rally", "Storm ahead", "🔥🔥",                                 # emoji-only: no words
+                    "Senate passes bill",
+                    "SENATE PASSES BILL!",
+                    "senate passes bill",  # 2 duplicates
+                    "Aliens land in Ohio",
+                    "aliens land in ohio",  # conflict: 0 and 1
+                    "Markets rally",
+                    "Storm ahead",
+                    "🔥🔥",  # emoji-only: no words
                 ],
                 "label": [0, 0, 0, 1, 0, 0, 1, 1],
             }
@@ -145,7 +150,9 @@ def test_dedupe_happens_before_split_no_leakage():
 def test_conflicting_labels_are_removed_from_every_split():
     frame = news_frame(300, 100)
     conflict = canonicalize(
-        pd.DataFrame({"title": ["Moon landing faked", "MOON LANDING FAKED?", "moon landing faked"], "label": [1, 0, 1]}),
+        pd.DataFrame(
+            {"title": ["Moon landing faked", "MOON LANDING FAKED?", "moon landing faked"], "label": [1, 0, 1]}
+        ),
         "c",
     )
     result = split_news(pd.concat([frame, conflict], ignore_index=True), config())
@@ -271,6 +278,8 @@ def test_adding_rows_never_moves_a_training_row_into_test():
     """The test split stays a fair yardstick for the champion/challenger gate after feedback is merged:
     no row the champion trained on can land in the new test split."""
     before = norm_sets(split_news(news_frame(300, 100), config()))
-    after = norm_sets(split_news(pd.concat([news_frame(300, 100), news_frame(150, 150, start=10_000)], ignore_index=True), config()))
+    after = norm_sets(
+        split_news(pd.concat([news_frame(300, 100), news_frame(150, 150, start=10_000)], ignore_index=True), config())
+    )
     assert not (before["train"] & after["test"])
     assert len(before["test"] & after["test"]) >= 0.9 * len(before["test"])

@@ -23,7 +23,9 @@ def test_traced_predictor_matches_the_eager_one_on_every_variant(tiny_bundle_cop
         else:
             assert isinstance(traced.forward_model, torch.jit.ScriptModule), variant
         for batch in (titles[:1], titles[:3], titles):  # shapes other than the traced one
-            np.testing.assert_allclose(traced.predict_proba(batch), eager.predict_proba(batch), atol=1e-5, err_msg=variant)
+            np.testing.assert_allclose(
+                traced.predict_proba(batch), eager.predict_proba(batch), atol=1e-5, err_msg=variant
+            )
 
 
 class ShapeDependent(torch.nn.Module):

@@ -50,8 +50,15 @@ def test_suite_has_every_check():
     suite = build_suite(ValidationConfig())
     checks = [expectation.meta["check"] for expectation in suite.expectations]
     assert checks == [
-        "columns", "row_count", "id_not_null", "title_not_null", "label_not_null",
-        "label_values", "title_length", "duplicate_rate", "class_balance",
+        "columns",
+        "row_count",
+        "id_not_null",
+        "title_not_null",
+        "label_not_null",
+        "label_values",
+        "title_length",
+        "duplicate_rate",
+        "class_balance",
     ]
 
 

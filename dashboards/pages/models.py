@@ -8,8 +8,18 @@ import streamlit as st
 
 from dashboards import components, data
 
-METRICS = [("macro_f1", "macro-F1"), ("accuracy", "accuracy"), ("roc_auc", "ROC AUC"), ("pr_auc", "PR AUC"), ("ece", "calibration error")]
-PLOTS = [("confusion_matrix", "Confusion matrix (test split)"), ("roc_curve", "ROC curve (test split)"), ("calibration", "Calibration (test split)")]
+METRICS = [
+    ("macro_f1", "macro-F1"),
+    ("accuracy", "accuracy"),
+    ("roc_auc", "ROC AUC"),
+    ("pr_auc", "PR AUC"),
+    ("ece", "calibration error"),
+]
+PLOTS = [
+    ("confusion_matrix", "Confusion matrix (test split)"),
+    ("roc_curve", "ROC curve (test split)"),
+    ("calibration", "Calibration (test split)"),
+]
 
 
 def _metric(record: dict, name: str):
@@ -18,23 +28,28 @@ def _metric(record: dict, name: str):
 
 
 def registry_table(records: list[dict]) -> None:
-    table = pd.DataFrame([
-        {
-            "": "★ champion" if r["champion"] else "",
-            "version": r["version"],
-            "created": r["created_at"],
-            "trained on": ", ".join(r["sources"]) or "—",
-            "test macro-F1": _metric(r, "macro_f1"),
-            "test accuracy": _metric(r, "accuracy"),
-            "test ROC AUC": _metric(r, "roc_auc"),
-            "size": components.fmt_bytes(r["size_bytes"]),
-            "variants": ", ".join(q["variant"] + (" ✓" if q["recommended"] else "") for q in r["quantization"]) or "fp32 only",
-            "folder": r["folder"],
-        }
-        for r in records
-    ])
+    table = pd.DataFrame(
+        [
+            {
+                "": "★ champion" if r["champion"] else "",
+                "version": r["version"],
+                "created": r["created_at"],
+                "trained on": ", ".join(r["sources"]) or "—",
+                "test macro-F1": _metric(r, "macro_f1"),
+                "test accuracy": _metric(r, "accuracy"),
+                "test ROC AUC": _metric(r, "roc_auc"),
+                "size": components.fmt_bytes(r["size_bytes"]),
+                "variants": ", ".join(q["variant"] + (" ✓" if q["recommended"] else "") for q in r["quantization"])
+                or "fp32 only",
+                "folder": r["folder"],
+            }
+            for r in records
+        ]
+    )
     st.dataframe(
-        table, hide_index=True, width="stretch",
+        table,
+        hide_index=True,
+        width="stretch",
         column_config={
             "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
             "test macro-F1": st.column_config.NumberColumn(format="%.3f"),
@@ -47,10 +62,16 @@ def registry_table(records: list[dict]) -> None:
 def bundle_details(record: dict) -> None:
     header = f"{'★ Champion' if record['champion'] else 'Bundle'} {record['version']}"
     st.subheader(header)
-    facts = [f"created {components.fmt_time(record['created_at'])}", f"encoder {record['encoder']}",
-             f"max {record['max_length']} tokens", f"threshold {record['threshold']:.3f}"]
+    facts = [
+        f"created {components.fmt_time(record['created_at'])}",
+        f"encoder {record['encoder']}",
+        f"max {record['max_length']} tokens",
+        f"threshold {record['threshold']:.3f}",
+    ]
     if record["training"].get("precision"):
-        facts.append(f"trained in {record['training']['precision']}" + (f" on {record['device']}" if record["device"] else ""))
+        facts.append(
+            f"trained in {record['training']['precision']}" + (f" on {record['device']}" if record["device"] else "")
+        )
     st.caption(" · ".join(components.md_escape(f) for f in facts))
     trained_on = ", ".join(components.md_escape(s) for s in record["sources"]) or "sources not recorded"
     if record["feedback_rows"]:
@@ -59,7 +80,10 @@ def bundle_details(record: dict) -> None:
         trained_on += f" · replacing champion {components.md_escape(record['parent'])}"
     st.markdown("**Trained on:** " + trained_on)
     if record["split_rows"]:
-        st.caption("Rows per split: " + ", ".join(f"{components.md_escape(k)} {v:,}" for k, v in record["split_rows"].items() if v is not None))
+        st.caption(
+            "Rows per split: "
+            + ", ".join(f"{components.md_escape(k)} {v:,}" for k, v in record["split_rows"].items() if v is not None)
+        )
     if record["wandb_url"]:
         st.link_button("Open the W&B run", record["wandb_url"])
 
@@ -67,16 +91,33 @@ def bundle_details(record: dict) -> None:
     for col, (key, label) in zip(cols, METRICS):
         value = record["test"].get(key)
         val = record["val"].get(key)
-        col.metric(f"test {label}", "—" if value is None else f"{value:.3f}",
-                   help=None if val is None else f"validation: {val:.3f}")
+        col.metric(
+            f"test {label}",
+            "—" if value is None else f"{value:.3f}",
+            help=None if val is None else f"validation: {val:.3f}",
+        )
 
     if record["quantization"]:
         st.markdown("**Serving variants** (measured against fp32 on the frozen test split; ✓ = served by default)")
         q = pd.DataFrame(record["quantization"])
         q["size"] = q["size_bytes"].map(components.fmt_bytes)
-        shown = q[["variant", "recommended", "size", "size_ratio", "rows_per_second", "speedup_vs_fp32", "accuracy_delta", "agreement", "passed"]]
+        shown = q[
+            [
+                "variant",
+                "recommended",
+                "size",
+                "size_ratio",
+                "rows_per_second",
+                "speedup_vs_fp32",
+                "accuracy_delta",
+                "agreement",
+                "passed",
+            ]
+        ]
         st.dataframe(
-            shown, hide_index=True, width="stretch",
+            shown,
+            hide_index=True,
+            width="stretch",
             column_config={
                 "recommended": st.column_config.CheckboxColumn("served"),
                 "size_ratio": st.column_config.NumberColumn("size vs fp32", format="%.2f×"),
@@ -103,8 +144,15 @@ def bundle_details(record: dict) -> None:
         st.markdown("**Training history** (per validation)")
         long = history.melt(id_vars=["step"], value_vars=metric_cols, var_name="metric")
         st.altair_chart(
-            alt.Chart(long).mark_line(point=True).encode(x="step:Q", y=alt.Y("value:Q", title=None), color="metric:N",
-                                                        tooltip=["step:Q", "metric:N", alt.Tooltip("value:Q", format=".4f")]).properties(height=220),
+            alt.Chart(long)
+            .mark_line(point=True)
+            .encode(
+                x="step:Q",
+                y=alt.Y("value:Q", title=None),
+                color="metric:N",
+                tooltip=["step:Q", "metric:N", alt.Tooltip("value:Q", format=".4f")],
+            )
+            .properties(height=220),
             width="stretch",
         )
 
@@ -113,8 +161,11 @@ def main() -> None:
     st.title("Models")
     records = data.registry(data.home_key())
     if not records:
-        st.info("The registry is empty: no model bundle has been trained yet. Materialize the training assets in "
-                "Dagster (or run `fakenews train`).", icon=":material/info:")
+        st.info(
+            "The registry is empty: no model bundle has been trained yet. Materialize the training assets in "
+            "Dagster (or run `fakenews train`).",
+            icon=":material/info:",
+        )
         return
     if not any(r["champion"] for r in records):
         st.warning("No bundle is in production yet: none has passed the promotion gate.", icon=":material/warning:")
@@ -126,8 +177,12 @@ def main() -> None:
     history = data.promotions(data.home_key())
     if not history.empty:
         st.markdown("**Promotions** (newest first)")
-        st.dataframe(history, hide_index=True, width="stretch",
-                     column_config={"promoted at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")})
+        st.dataframe(
+            history,
+            hide_index=True,
+            width="stretch",
+            column_config={"promoted at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss")},
+        )
 
 
 components.guard(main)

@@ -13,9 +13,22 @@ from dashboards.dagster_client import RETRAIN_JOB_ENV, URL_ENV, DagsterClient, O
 
 # plain symbols that every font has (the page is also screenshotted by a browser without emoji fonts)
 STATUS_ICONS = {
-    "SUCCESS": "✓", "SUCCEEDED": "✓", "FAILURE": "✗", "FAILED": "✗", "EXECUTION_FAILED": "✗", "STARTED": "▶",
-    "STARTING": "▶", "QUEUED": "…", "NOT_STARTED": "…", "CANCELING": "■", "CANCELED": "■", "IN_PROGRESS": "▶",
-    "SKIPPED": "–", "NOT_RUN": "·", "RUNNING": "●", "STOPPED": "○",
+    "SUCCESS": "✓",
+    "SUCCEEDED": "✓",
+    "FAILURE": "✗",
+    "FAILED": "✗",
+    "EXECUTION_FAILED": "✗",
+    "STARTED": "▶",
+    "STARTING": "▶",
+    "QUEUED": "…",
+    "NOT_STARTED": "…",
+    "CANCELING": "■",
+    "CANCELED": "■",
+    "IN_PROGRESS": "▶",
+    "SKIPPED": "–",
+    "NOT_RUN": "·",
+    "RUNNING": "●",
+    "STOPPED": "○",
 }
 
 
@@ -30,8 +43,17 @@ def overview(url: str) -> Overview:
 
 def runs_table(runs) -> pd.DataFrame:
     return pd.DataFrame(
-        [{"status": badge(r.status), "job": r.job, "run": r.run_id[:8], "created": components.ago(r.created),
-          "started": components.fmt_time(r.started), "ended": components.fmt_time(r.ended)} for r in runs],
+        [
+            {
+                "status": badge(r.status),
+                "job": r.job,
+                "run": r.run_id[:8],
+                "created": components.ago(r.created),
+                "started": components.fmt_time(r.started),
+                "ended": components.fmt_time(r.ended),
+            }
+            for r in runs
+        ],
         columns=["status", "job", "run", "created", "started", "ended"],
     )
 
@@ -40,12 +62,16 @@ def launch_section(client: DagsterClient, info: Overview) -> None:
     target = client.find_job(info)
     st.subheader("Retrain")
     if target is None:
-        st.warning(f"No retrain job found in the workspace (set {RETRAIN_JOB_ENV}); jobs: "
-                   f"{components.md_escape(', '.join(sorted({j for _, _, j in info.jobs})) or 'none')}.")
+        st.warning(
+            f"No retrain job found in the workspace (set {RETRAIN_JOB_ENV}); jobs: "
+            f"{components.md_escape(', '.join(sorted({j for _, _, j in info.jobs})) or 'none')}."
+        )
         return
     location, repository, job = target
-    st.caption(f"Launches the {components.md_code(job)} job of code location {components.md_code(location)}: re-read the "
-               "sources (with the feedback labels), retrain, and promote only through the gate.")
+    st.caption(
+        f"Launches the {components.md_code(job)} job of code location {components.md_code(location)}: re-read the "
+        "sources (with the feedback labels), retrain, and promote only through the gate."
+    )
     if st.button(f"Launch {job}", type="primary", key="launch_retrain", icon=":material/rocket_launch:"):
         result = client.launch_job(location, repository, job)
         st.session_state["launch_result"] = result
@@ -53,8 +79,10 @@ def launch_section(client: DagsterClient, info: Overview) -> None:
     result = st.session_state.get("launch_result")
     if result is not None:
         if result.ok:
-            st.success(f"Launched **{components.md_escape(result.job)}**: run {components.md_code(result.run_id)}.",
-                       icon=":material/rocket_launch:")
+            st.success(
+                f"Launched **{components.md_escape(result.job)}**: run {components.md_code(result.run_id)}.",
+                icon=":material/rocket_launch:",
+            )
             st.link_button("Open the run in the Dagster UI", result.run_url)
         else:
             components.show_error(result.message)
@@ -104,14 +132,30 @@ def main() -> None:
 
     st.subheader("Assets and checks")
     assets = pd.DataFrame(
-        [{"asset": a.key, "group": a.group, "last materialized": components.ago(a.last_materialized),
-          "partition": a.last_partition or ("—" if not a.partitioned else ""), "run": (a.last_run_id or "")[:8]}
-         for a in sorted(info.assets, key=lambda a: (a.group, a.key))],
+        [
+            {
+                "asset": a.key,
+                "group": a.group,
+                "last materialized": components.ago(a.last_materialized),
+                "partition": a.last_partition or ("—" if not a.partitioned else ""),
+                "run": (a.last_run_id or "")[:8],
+            }
+            for a in sorted(info.assets, key=lambda a: (a.group, a.key))
+        ],
         columns=["asset", "group", "last materialized", "partition", "run"],
     )
     checks = pd.DataFrame(
-        [{"check": f"{c.asset} · {c.name}", "status": badge(c.status), "blocking": c.blocking, "when": components.ago(c.at) if c.at else "—",
-          "partition": c.partition or "", "details": c.description or ""} for c in info.checks],
+        [
+            {
+                "check": f"{c.asset} · {c.name}",
+                "status": badge(c.status),
+                "blocking": c.blocking,
+                "when": components.ago(c.at) if c.at else "—",
+                "partition": c.partition or "",
+                "details": c.description or "",
+            }
+            for c in info.checks
+        ],
         columns=["check", "status", "blocking", "when", "partition", "details"],
     )
     left, right = st.columns(2)
@@ -128,13 +172,18 @@ def main() -> None:
     rows = []
     for inst in info.instigators:
         last = inst.ticks[0] if inst.ticks else None
-        rows.append({
-            "name": inst.name, "kind": inst.kind, "status": badge(inst.status), "how": inst.detail,
-            "last tick": components.ago(last.at) if last else "no ticks yet",
-            "result": badge(last.status) if last else "",
-            "runs requested (last ticks)": sum(len(t.run_ids) for t in inst.ticks),
-            "note": (last.error or last.skip_reason or "") if last else "",
-        })
+        rows.append(
+            {
+                "name": inst.name,
+                "kind": inst.kind,
+                "status": badge(inst.status),
+                "how": inst.detail,
+                "last tick": components.ago(last.at) if last else "no ticks yet",
+                "result": badge(last.status) if last else "",
+                "runs requested (last ticks)": sum(len(t.run_ids) for t in inst.ticks),
+                "note": (last.error or last.skip_reason or "") if last else "",
+            }
+        )
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 

@@ -39,7 +39,10 @@ def load_model() -> data.ServedModel | None:
 def single_headline(model: data.ServedModel) -> None:
     with st.form("single_form", border=False):
         text = st.text_area(
-            "Headline", key="headline_text", height=90, placeholder="e.g. Senate passes the budget after a late-night vote",
+            "Headline",
+            key="headline_text",
+            height=90,
+            placeholder="e.g. Senate passes the budget after a late-night vote",
             help=f"One headline, at most {LIMITS.max_title_chars:,} characters.",
         )
         submitted = st.form_submit_button("Classify", type="primary")
@@ -53,9 +56,15 @@ def single_headline(model: data.ServedModel) -> None:
             frame, log_error = data.classify(model, [title])
             row = frame.iloc[0]
             st.session_state["single_result"] = {
-                "title": title, "prob_fake": float(row.prob_fake), "label": int(row.label), "version": model.version,
-                "variant": model.variant, "threshold": model.threshold, "prediction_id": _maybe_int(row.prediction_id),
-                "log_error": log_error, "feedback": None,
+                "title": title,
+                "prob_fake": float(row.prob_fake),
+                "label": int(row.label),
+                "version": model.version,
+                "variant": model.variant,
+                "threshold": model.threshold,
+                "prediction_id": _maybe_int(row.prediction_id),
+                "log_error": log_error,
+                "feedback": None,
             }
     result = st.session_state.get("single_result")
     if result:
@@ -79,11 +88,15 @@ def show_single(result: dict) -> None:
     probability.metric("Probability fake", f"{result['prob_fake']:.1%}")
     with version:  # as text: a version string is too long for a metric's big font
         st.caption("Model version")
-        st.markdown(f"**{components.md_escape(result['version'])}**  \n{components.md_escape(result['variant'])} variant")
+        st.markdown(
+            f"**{components.md_escape(result['version'])}**  \n{components.md_escape(result['variant'])} variant"
+        )
     st.altair_chart(components.probability_meter(result["prob_fake"], result["threshold"]), width="stretch")
     if result["log_error"]:
-        st.warning(f"This prediction could not be written to the prediction log ({components.md_escape(result['log_error'])}); "
-                   "feedback cannot be stored for it.")
+        st.warning(
+            f"This prediction could not be written to the prediction log ({components.md_escape(result['log_error'])}); "
+            "feedback cannot be stored for it."
+        )
         return
     feedback_buttons(result)
 
@@ -106,8 +119,11 @@ def feedback_buttons(result: dict) -> None:
             return
         result["feedback"] = clicked
     if result["feedback"] is not None:
-        st.success(f"Thanks! Stored your label **{components.verdict_word(result['feedback'])}** for prediction {pid}. "
-                   "Click the other button to correct it.", icon=":material/thumb_up:")
+        st.success(
+            f"Thanks! Stored your label **{components.verdict_word(result['feedback'])}** for prediction {pid}. "
+            "Click the other button to correct it.",
+            icon=":material/thumb_up:",
+        )
 
 
 # ----- a CSV file ---------------------------------------------------------------------------------------
@@ -115,12 +131,16 @@ def feedback_buttons(result: dict) -> None:
 
 def csv_upload(model: data.ServedModel) -> None:
     uploaded = st.file_uploader(
-        "CSV file with a `title` column (UTF-8)", type=["csv"], key="csv_upload",
+        "CSV file with a `title` column (UTF-8)",
+        type=["csv"],
+        key="csv_upload",
         help=f"At most {LIMITS.max_rows:,} rows and {LIMITS.max_upload_bytes / 1e6:.0f} MB. Other columns are kept in the download.",
     )
     if uploaded is None:
-        st.caption(f"Upload a CSV with a `title` column: at most {LIMITS.max_rows:,} headlines and "
-                   f"{LIMITS.max_upload_bytes / 1e6:.0f} MB per file.")
+        st.caption(
+            f"Upload a CSV with a `title` column: at most {LIMITS.max_rows:,} headlines and "
+            f"{LIMITS.max_upload_bytes / 1e6:.0f} MB per file."
+        )
         return
     try:
         frame = read_upload(uploaded.name, uploaded.getvalue(), LIMITS)
@@ -167,8 +187,10 @@ def show_batch(batch: dict) -> None:
     b.metric("Likely fake", f"{n_fake:,}", help="at the model's decision threshold")
     c.metric("Share fake", f"{n_fake / max(len(frame), 1):.0%}")
     if batch["log_error"]:
-        st.warning(f"These predictions could not be written to the prediction log ({components.md_escape(batch['log_error'])}); "
-                   "feedback cannot be stored for them.")
+        st.warning(
+            f"These predictions could not be written to the prediction log ({components.md_escape(batch['log_error'])}); "
+            "feedback cannot be stored for them."
+        )
     view = frame[["title", "verdict", "prob_fake"]].copy()
     view["your_label"] = pd.Series([None] * len(view), dtype="object")
     st.markdown("**Results.** To correct the model, pick *fake* or *real* in the last column, then store your labels.")
@@ -182,12 +204,18 @@ def show_batch(batch: dict) -> None:
             "title": st.column_config.TextColumn("headline", width="large"),
             "verdict": st.column_config.TextColumn("verdict"),
             "prob_fake": st.column_config.ProgressColumn("P(fake)", min_value=0.0, max_value=1.0, format="percent"),
-            "your_label": st.column_config.SelectboxColumn("your label", options=["fake", "real"], help="this is fake / this is real"),
+            "your_label": st.column_config.SelectboxColumn(
+                "your label", options=["fake", "real"], help="this is fake / this is real"
+            ),
         },
     )
     left, right = st.columns(2)
     chosen = edited["your_label"].dropna()
-    if left.button(f"Store {len(chosen)} label(s)", key=f"store_labels_{batch['file_id']}", disabled=bool(batch["log_error"]) or chosen.empty):
+    if left.button(
+        f"Store {len(chosen)} label(s)",
+        key=f"store_labels_{batch['file_id']}",
+        disabled=bool(batch["log_error"]) or chosen.empty,
+    ):
         items = [(int(frame.at[i, "prediction_id"]), 1 if value == "fake" else 0) for i, value in chosen.items()]
         try:
             batch["stored"] = data.store_feedback(items)
@@ -195,10 +223,15 @@ def show_batch(batch: dict) -> None:
             components.log.exception("could not store feedback")
             components.show_error(f"Your labels could not be stored: {components.safe_message(exc)}")
     if batch["stored"]:
-        st.success(f"Thanks! Stored {batch['stored']} label(s); the next retraining uses them.", icon=":material/thumb_up:")
+        st.success(
+            f"Thanks! Stored {batch['stored']} label(s); the next retraining uses them.", icon=":material/thumb_up:"
+        )
     download_name = batch["name"].rsplit(".", 1)[0] + "_predictions.csv"
     right.download_button(
-        "Download results (CSV)", frame.to_csv(index=False).encode("utf-8"), file_name=download_name, mime="text/csv",
+        "Download results (CSV)",
+        frame.to_csv(index=False).encode("utf-8"),
+        file_name=download_name,
+        mime="text/csv",
         key=f"download_{batch['file_id']}",
     )
 
@@ -208,8 +241,10 @@ def main() -> None:
     model = load_model()
     if model is None:
         return
-    st.caption(f"Production model **{model.version}** ({model.variant}) · every prediction is logged with origin "
-               "`dashboard` and appears in Monitoring.")
+    st.caption(
+        f"Production model **{model.version}** ({model.variant}) · every prediction is logged with origin "
+        "`dashboard` and appears in Monitoring."
+    )
     single, batch = st.tabs(["One headline", "A CSV of headlines"])
     with single:
         single_headline(model)

@@ -24,7 +24,10 @@ OWNERS = ["team:ml-platform"]
 
 
 @dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"python", "pandas"}, code_version="1",
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python", "pandas"},
+    code_version="1",
     description="Every configured news source read into one canonical frame (id, title, text, label, source). "
     "Sources are checksummed; the data version is their sha256.",
 )
@@ -46,7 +49,10 @@ def raw_news(config: RawNewsConfig) -> dg.Output[dict]:
 
 
 @dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"python", "pandas", "great_expectations"}, code_version="1",
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python", "pandas", "great_expectations"},
+    code_version="1",
     description="The training data that the Great Expectations suite judges (a blocking check: nothing downstream "
     "runs on data that fails it): the raw news plus the feedback labels people gave (a feedback label replaces "
     "a news row with the same headline), with the suite's bounds recorded beside it. No feedback: the same data "
@@ -73,7 +79,10 @@ def validated_news(config: ValidatedNewsConfig, raw_news: dict, feedback_labels:
 
 
 @dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"python", "pandas"}, code_version="1",
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python", "pandas"},
+    code_version="1",
     description="Titles deduplicated on their normalised form, then a seeded, stratified train/val/test split; "
     "the test split is the frozen split every model is compared on.",
 )
@@ -98,7 +107,10 @@ def news_splits(config: SplitConfig, validated_news: dict) -> dg.Output[dict]:
 
 
 @dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"python", "numpy"}, code_version="1",
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python", "numpy"},
+    code_version="1",
     description="Every split through the encoder's fast tokenizer, stored as ragged int32 arrays (.npz, no pickles).",
 )
 def tokenized_news(config: TokenizeConfig, news_splits: dict) -> dg.Output[dict]:

@@ -18,20 +18,30 @@ OWNERS = ["team:ml-platform"]
 
 
 @dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"pytorch"}, code_version="1",
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"pytorch"},
+    code_version="1",
     description="CPU serving variants of the trained bundle (dynamic int8, bf16), each a bundle of its own, with "
     "a parity report against fp32 on the frozen test split. Skipped when the bundle already has them.",
 )
-def quantized_model(config: QuantizationConfig, trained_model: dict, news_splits: dict, model_store: ModelStore) -> dg.Output[dict]:
+def quantized_model(
+    config: QuantizationConfig, trained_model: dict, news_splits: dict, model_store: ModelStore
+) -> dg.Output[dict]:
     from fakenews_ml.stages.data import load_split
     from fakenews_ml.stages.deployment import quantize_or_reuse
 
     manifest = quantize_or_reuse(trained_model, load_split(news_splits, "test"), core(config, QuantizeConfig))
     report = manifest["report"]
-    rows = {v: {k: report[v][k] for k in ("accuracy_delta", "agreement", "size_ratio", "speedup_vs_fp32", "passed")} for v in manifest["variants"]}
+    rows = {
+        v: {k: report[v][k] for k in ("accuracy_delta", "agreement", "size_ratio", "speedup_vs_fp32", "passed")}
+        for v in manifest["variants"]
+    }
     return dg.Output(
         manifest,
-        data_version=dg.DataVersion(",".join(f"{v}:{sha[:8]}" for v, sha in sorted(manifest["variant_weights"].items()))),
+        data_version=dg.DataVersion(
+            ",".join(f"{v}:{sha[:8]}" for v, sha in sorted(manifest["variant_weights"].items()))
+        ),
         metadata={
             "reused": manifest["reused"],
             "recommended": manifest["recommended"],
@@ -46,18 +56,25 @@ def quantized_model(config: QuantizationConfig, trained_model: dict, news_splits
 
 
 @dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"python"}, code_version="1",
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python"},
+    code_version="1",
     description="The champion that serves predictions: the challenger is promoted (an atomic symlink swap, so a "
     "crash leaves the old champion serving) only if the gate passed, its quantized variants passed parity, and "
     "the champion is still the one it was compared with. All three are re-verified here.",
 )
-def production_model(config: PromotionConfig, model_evaluation: dict, quantized_model: dict, model_store: ModelStore) -> dg.Output[dict]:
+def production_model(
+    config: PromotionConfig, model_evaluation: dict, quantized_model: dict, model_store: ModelStore
+) -> dg.Output[dict]:
     from fakenews_ml.stages.deployment import promote_challenger
 
     try:
         manifest = promote_challenger(model_evaluation, quantized_model, note=config.note)
     except PromotionRefused as refused:
-        raise dg.Failure(description=f"not promoted: {refused}", metadata={"gate": dg.MetadataValue.json(model_evaluation["gate"])}) from refused
+        raise dg.Failure(
+            description=f"not promoted: {refused}", metadata={"gate": dg.MetadataValue.json(model_evaluation["gate"])}
+        ) from refused
     return dg.Output(
         manifest,
         data_version=dg.DataVersion(manifest["version"]),
@@ -76,7 +93,10 @@ def production_model(config: PromotionConfig, model_evaluation: dict, quantized_
 
 
 @dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"pytorch", "pandas"}, code_version="1",
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"pytorch", "pandas"},
+    code_version="1",
     description="What normal traffic looks like to the production model: a seeded sample of training titles with "
     "the serving variant's P(fake), decision and sentence embeddings, in the drift monitor's format.",
 )

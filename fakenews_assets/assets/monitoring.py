@@ -49,8 +49,12 @@ with warnings.catch_warnings():
 
 
 @dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"python", "pandas", "sql"}, code_version="1",
-    partitions_def=DAILY_PARTITIONS, deps=[prediction_log],
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python", "pandas", "sql"},
+    code_version="1",
+    partitions_def=DAILY_PARTITIONS,
+    deps=[prediction_log],
     description="One UTC day of logged predictions, frozen as parquet (content-addressed: the same rows keep the "
     "same data version), with the day's volume, fake rate, confidence and model versions.",
 )
@@ -63,15 +67,19 @@ def daily_predictions(context: dg.AssetExecutionContext, log_store: PredictionLo
 
 
 @dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"python", "evidently"}, code_version="1",
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python", "evidently"},
+    code_version="1",
     partitions_def=DAILY_PARTITIONS,
     description="The day's traffic against the reference profile (Evidently): title text, length, word count, "
     "P(fake), confidence and predicted-label drift, and embedding drift on the profile's own model. Writes "
     "report.html and report.json under FAKENEWS_HOME/drift_reports/<day>/. A day with fewer predictions than "
     "min_current_rows is materialized with status 'insufficient_data' and no report (and a warning check).",
 )
-def drift_report(context: dg.AssetExecutionContext, config: DriftSettings, daily_predictions: dict,
-                 reference_profile: dict) -> dg.Output[dict]:
+def drift_report(
+    context: dg.AssetExecutionContext, config: DriftSettings, daily_predictions: dict, reference_profile: dict
+) -> dg.Output[dict]:
     from fakenews_ml.monitoring.drift import DriftInputError
     from fakenews_ml.stages.monitoring import report_drift
 
@@ -85,7 +93,11 @@ def drift_report(context: dg.AssetExecutionContext, config: DriftSettings, daily
 
 
 @dg.asset(
-    group_name="data", owners=OWNERS, kinds={"python", "pandas"}, code_version="1", deps=[prediction_log],
+    group_name="data",
+    owners=OWNERS,
+    kinds={"python", "pandas"},
+    code_version="1",
+    deps=[prediction_log],
     description="Labels people gave back (dashboard, API, `fakenews feedback import`) as news rows with source "
     "'feedback:<origin>', one per headline (the latest label wins). Checked by the raw-data Great Expectations "
     "suite (blocking) and merged into validated_news, so the next training run learns from them.",

@@ -15,7 +15,10 @@ TRAINED_MODEL_CODE_VERSION = "1"
 
 
 @dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"pytorch", "lightning", "wandb"}, code_version=TRAINED_MODEL_CODE_VERSION,
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"pytorch", "lightning", "wandb"},
+    code_version=TRAINED_MODEL_CODE_VERSION,
     pool="gpu",
     description="The encoder fine-tuned on the train split (early stopping on val, threshold tuned on val), as a "
     "safetensors bundle under FAKENEWS_HOME/models/<cache key>. The key hashes the tokens, the model and training "
@@ -34,11 +37,23 @@ def trained_model(
 
     train_config = core(config, TrainConfig, **compute.train_fields())
     model_config = model_config_for(tokenized_news, config.pooling, config.dropout)
-    run = wandb.training_run({"model": model_config.model_dump(), "train": train_config.model_dump(), "tokens": tokenized_news["fingerprint"]})
+    run = wandb.training_run(
+        {
+            "model": model_config.model_dump(),
+            "train": train_config.model_dump(),
+            "tokens": tokenized_news["fingerprint"],
+        }
+    )
     manifest = None
     try:
-        manifest = train_or_reuse(tokenized_news, news_splits, model_config, train_config,
-                                  code_version=TRAINED_MODEL_CODE_VERSION, make_logger=run.start)
+        manifest = train_or_reuse(
+            tokenized_news,
+            news_splits,
+            model_config,
+            train_config,
+            code_version=TRAINED_MODEL_CODE_VERSION,
+            make_logger=run.start,
+        )
     finally:
         wandb_run = run.finish(manifest)
     context.log.info("%s bundle %s", "reused" if manifest["reused"] else "trained", manifest["bundle_path"])
@@ -59,14 +74,23 @@ def trained_model(
             "training": dg.MetadataValue.json({k: v for k, v in manifest["training"].items() if k != "history"}),
             "history": dg.MetadataValue.json(manifest["training"].get("history") or []),
             "compute": dg.MetadataValue.json(compute.describe()),
-            "wandb_run": dg.MetadataValue.json(wandb_run or manifest["wandb_run"] or {"note": "W&B was off when this bundle was trained"}),
-            **({"wandb_url": dg.MetadataValue.url(url)} if (url := (wandb_run or manifest["wandb_run"]).get("url")) else {}),
+            "wandb_run": dg.MetadataValue.json(
+                wandb_run or manifest["wandb_run"] or {"note": "W&B was off when this bundle was trained"}
+            ),
+            **(
+                {"wandb_url": dg.MetadataValue.url(url)}
+                if (url := (wandb_run or manifest["wandb_run"]).get("url"))
+                else {}
+            ),
         },
     )
 
 
 @dg.asset(
-    group_name=GROUP, owners=OWNERS, kinds={"pytorch", "scikitlearn"}, code_version="1",
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"pytorch", "scikitlearn"},
+    code_version="1",
     description="The challenger (trained_model) and the current champion scored on the same frozen test split "
     "(news_splits' test split), with the champion/challenger gate's verdict.",
 )
@@ -85,10 +109,15 @@ def model_evaluation(config: EvaluationConfig, trained_model: dict, news_splits:
             "challenger_version": challenger["version"],
             **scalar_metrics("challenger_", challenger["metrics"]),
             **(scalar_metrics("champion_", champion["metrics"]) if champion else {}),
-            "metrics": metrics_table({"challenger": challenger["metrics"], "champion": champion["metrics"] if champion else None}),
+            "metrics": metrics_table(
+                {"challenger": challenger["metrics"], "champion": champion["metrics"] if champion else None}
+            ),
             "challenger_plots": plots_markdown(challenger["metrics"].get("plots", {}), "challenger"),
-            **({"champion_plots": plots_markdown(champion["metrics"].get("plots", {}), "champion")}
-               if champion and not champion["same_as_challenger"] else {}),
+            **(
+                {"champion_plots": plots_markdown(champion["metrics"].get("plots", {}), "champion")}
+                if champion and not champion["same_as_challenger"]
+                else {}
+            ),
             "test_rows": dg.MetadataValue.int(manifest["test_rows"]),
         },
     )

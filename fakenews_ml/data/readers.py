@@ -56,7 +56,11 @@ def canonicalize(raw: pd.DataFrame, source_name: str, where: str = "input") -> p
         raise SchemaError(f"{where}: no rows with a non-empty title ({len(raw)} row(s) read)")
     # Rows without a title are dropped before labels are parsed: their labels never matter.
     raw, title = raw[keep], title[keep]
-    text = raw[columns["text"]].astype("string").fillna("") if "text" in columns else pd.Series("", index=raw.index, dtype="string")
+    text = (
+        raw[columns["text"]].astype("string").fillna("")
+        if "text" in columns
+        else pd.Series("", index=raw.index, dtype="string")
+    )
     label = _parse_labels(raw[columns["label"]], where)
     source = raw[columns["source"]].astype("string").fillna(source_name) if "source" in columns else source_name
     frame = pd.DataFrame({"title": title, "text": text, "label": label, "source": source}, index=raw.index)
@@ -83,8 +87,7 @@ def _parse_labels(values: pd.Series, where: str) -> pd.Series:
     if len(unknown):
         examples = sorted({str(v) for v in unknown.head(1000)})[:5]
         raise SchemaError(
-            f"{where}: {len(unknown)} row(s) have unknown label values {examples}; "
-            "expected 0/1 (1 = fake) or real/fake"
+            f"{where}: {len(unknown)} row(s) have unknown label values {examples}; expected 0/1 (1 = fake) or real/fake"
         )
     return mapped.astype("int8")
 

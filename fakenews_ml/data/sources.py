@@ -4,6 +4,7 @@ only when complete, so a failed download never leaves a half-written file behind
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -42,14 +43,18 @@ def resolve(uri: str, progress: bool = True) -> ResolvedSource:
         path = _cached(uri, lambda tmp: _download_gcs(parsed.netloc, parsed.path.lstrip("/"), tmp))
     elif parsed.scheme in ("", "file"):
         if parsed.scheme == "file" and parsed.netloc not in ("", "localhost"):
-            raise DataSourceError(f"file:// URI with a remote host is not supported: {uri!r}; use file:///absolute/path")
+            raise DataSourceError(
+                f"file:// URI with a remote host is not supported: {uri!r}; use file:///absolute/path"
+            )
         # file:// URIs are percent-encoded ("my%20data.csv"); plain paths are taken literally.
         path = Path(unquote(parsed.path) if parsed.scheme == "file" else uri).expanduser()
         if not path.is_file():
             raise DataSourceError(f"source file not found: {path} (from {uri!r})")
         return ResolvedSource(uri, path.resolve(), sha256_file(path))
     else:
-        raise DataSourceError(f"unsupported source scheme {parsed.scheme!r} in {uri!r}: use a path, http(s):// or gs://")
+        raise DataSourceError(
+            f"unsupported source scheme {parsed.scheme!r} in {uri!r}: use a path, http(s):// or gs://"
+        )
     return ResolvedSource(uri, path, _manifest(path)["sha256"])
 
 
@@ -108,10 +113,8 @@ def _cached(uri: str, fetch) -> Path:
         tmp_manifest.unlink(missing_ok=True)
         if not path.exists():  # failed: no orphan manifest, no empty slot folder
             manifest.unlink(missing_ok=True)
-            try:
+            with contextlib.suppress(OSError):
                 path.parent.rmdir()
-            except OSError:
-                pass
     return path
 
 
@@ -123,9 +126,16 @@ def _download_http(url: str, target: Path, progress: bool) -> None:
         if response.status_code != 200:
             raise DataSourceError(f"could not download {url}: HTTP {response.status_code}")
         total = int(response.headers.get("content-length") or 0) or None
-        with open(target, "wb") as out, tqdm(
-            total=total, unit="B", unit_scale=True, desc=f"download {Path(target).parent.name}", disable=not progress
-        ) as bar:
+        with (
+            open(target, "wb") as out,
+            tqdm(
+                total=total,
+                unit="B",
+                unit_scale=True,
+                desc=f"download {Path(target).parent.name}",
+                disable=not progress,
+            ) as bar,
+        ):
             for chunk in response.iter_content(CHUNK):
                 out.write(chunk)
                 bar.update(len(chunk))

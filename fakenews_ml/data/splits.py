@@ -75,7 +75,7 @@ def split_news(frame: pd.DataFrame, config: DataConfig) -> SplitResult:
         n_test = int(round(len(order) * config.test_fraction))
         n_val = int(round(len(order) * config.val_fraction))
         assignment.loc[order[:n_test]] = "test"
-        assignment.loc[order[n_test:n_test + n_val]] = "val"
+        assignment.loc[order[n_test : n_test + n_val]] = "val"
     frames = {name: deduped[assignment == name].reset_index(drop=True) for name in SPLITS}
     for name, part in frames.items():
         if part.empty or part["label"].nunique() < 2:
@@ -94,18 +94,16 @@ def _seeded_rank(norm_titles: pd.Series, seed: int) -> pd.Series:
     yardstick for the champion/challenger gate."""
     import hashlib
 
-    return norm_titles.map(lambda t: int.from_bytes(hashlib.blake2b(f"{seed}:{t}".encode(), digest_size=8).digest(), "big"))
+    return norm_titles.map(
+        lambda t: int.from_bytes(hashlib.blake2b(f"{seed}:{t}".encode(), digest_size=8).digest(), "big")
+    )
 
 
 def leaked_titles(frames: dict[str, pd.DataFrame]) -> dict[str, list[str]]:
     """For each pair of splits, the normalised titles they share (empty lists when leak-free)."""
     keys = {name: set(part["title"].map(normalize_title)) for name, part in frames.items()}
     names = list(frames)
-    return {
-        f"{a}&{b}": sorted(keys[a] & keys[b])
-        for i, a in enumerate(names)
-        for b in names[i + 1:]
-    }
+    return {f"{a}&{b}": sorted(keys[a] & keys[b]) for i, a in enumerate(names) for b in names[i + 1 :]}
 
 
 def check_no_leakage(frames: dict[str, pd.DataFrame]) -> None:
@@ -122,10 +120,7 @@ def _stratified_sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     take = np.floor(quotas).astype(int)
     remainder = (quotas - take).sort_values(ascending=False, kind="stable")
     take.loc[remainder.index[: n - int(take.sum())]] += 1
-    parts = [
-        frame[frame["label"] == label].sample(n=int(k), random_state=seed)
-        for label, k in take.items()
-    ]
+    parts = [frame[frame["label"] == label].sample(n=int(k), random_state=seed) for label, k in take.items()]
     return pd.concat(parts).sort_index().reset_index(drop=True)
 
 

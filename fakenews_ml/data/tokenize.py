@@ -25,7 +25,7 @@ class TokenizedSplit:
         return np.diff(self.offsets)
 
     def row(self, i: int) -> np.ndarray:
-        return self.input_ids[self.offsets[i]:self.offsets[i + 1]]
+        return self.input_ids[self.offsets[i] : self.offsets[i + 1]]
 
     def save(self, path: Path) -> Path:
         path = Path(path)
@@ -36,7 +36,7 @@ class TokenizedSplit:
         return path
 
     @classmethod
-    def load(cls, path: Path) -> "TokenizedSplit":
+    def load(cls, path: Path) -> TokenizedSplit:
         with np.load(path, allow_pickle=False) as data:
             return cls(data["input_ids"], data["offsets"], data["labels"], data["ids"])
 

@@ -166,7 +166,9 @@ def _run_suite(work: pd.DataFrame, suite: gx.ExpectationSuite):
             batch_parameters={"dataframe": work}
         )
         # SUMMARY keeps results small on 75k rows; index lists give us a few example rows.
-        return batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": MAX_EXAMPLES})
+        return batch.validate(
+            suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": MAX_EXAMPLES}
+        )
 
 
 def _outcome(result, work: pd.DataFrame) -> ExpectationOutcome:
@@ -236,9 +238,7 @@ def _describe_duplicates(outcome: ExpectationOutcome, work: pd.DataFrame) -> Non
         counts = norm.value_counts()
         top = counts[counts > 1].head(MAX_EXAMPLES)
         first_rows = [int(norm.index[norm == title][0]) for title in top.index]
-        outcome.examples = [
-            {**row, "repeats": int(count)} for row, count in zip(_example_rows(work, first_rows), top)
-        ]
+        outcome.examples = [{**row, "repeats": int(count)} for row, count in zip(_example_rows(work, first_rows), top)]
 
 
 def _records(rows: pd.DataFrame) -> list[dict]:

@@ -21,14 +21,14 @@ class HeadlineClassifier(nn.Module):
         self.head = nn.Linear(encoder.config.hidden_size, 2)
 
     @classmethod
-    def from_pretrained(cls, config: ModelConfig) -> "HeadlineClassifier":
+    def from_pretrained(cls, config: ModelConfig) -> HeadlineClassifier:
         source = resolve_encoder(config.encoder)
         encoder_config = AutoConfig.from_pretrained(source)
         encoder = AutoModel.from_pretrained(source, config=encoder_config, **_no_pooler(encoder_config))
         return cls(encoder, config.pooling, config.dropout)
 
     @classmethod
-    def from_encoder_config(cls, encoder_config: PretrainedConfig, config: ModelConfig) -> "HeadlineClassifier":
+    def from_encoder_config(cls, encoder_config: PretrainedConfig, config: ModelConfig) -> HeadlineClassifier:
         """Same architecture with random weights: the skeleton a saved bundle's weights are loaded into."""
         return cls(AutoModel.from_config(encoder_config, **_no_pooler(encoder_config)), config.pooling, config.dropout)
 
@@ -58,4 +58,8 @@ def _no_pooler(encoder_config: PretrainedConfig) -> dict:
         model_class = MODEL_MAPPING[type(encoder_config)]
     except KeyError:
         return {}
-    return {"add_pooling_layer": False} if "add_pooling_layer" in inspect.signature(model_class.__init__).parameters else {}
+    return (
+        {"add_pooling_layer": False}
+        if "add_pooling_layer" in inspect.signature(model_class.__init__).parameters
+        else {}
+    )

@@ -62,7 +62,7 @@ class BucketBatchSampler(Sampler[list[int]]):
     def __iter__(self):
         if not self.shuffle:
             order = np.argsort(self.lengths, kind="stable")
-            yield from (order[i:i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size))
+            yield from (order[i : i + self.batch_size].tolist() for i in range(0, len(order), self.batch_size))
             return
         rng = np.random.default_rng(self.seed + self.epoch)
         self.epoch += 1
@@ -70,9 +70,9 @@ class BucketBatchSampler(Sampler[list[int]]):
         chunk = self.batch_size * self.pool
         batches = []
         for start in range(0, len(order), chunk):
-            part = order[start:start + chunk]
+            part = order[start : start + chunk]
             part = part[np.argsort(self.lengths[part], kind="stable")]
-            batches.extend(part[i:i + self.batch_size] for i in range(0, len(part), self.batch_size))
+            batches.extend(part[i : i + self.batch_size] for i in range(0, len(part), self.batch_size))
         for b in rng.permutation(len(batches)):
             yield batches[b].tolist()
 

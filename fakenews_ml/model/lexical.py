@@ -11,8 +11,8 @@ a few tensors stored in safetensors next to the transformer weights: nothing is 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,9 +59,21 @@ def _vectorizers(scheme: int = SCHEME) -> tuple:
     common = {"alternate_sign": False, "norm": None, "dtype": np.float32}
 
     def words(lowercase: bool):
-        return HashingVectorizer(analyzer="word", ngram_range=(1, 2), n_features=WORD_FEATURES, token_pattern=r"(?u)\b\w+\b", lowercase=lowercase, **common)
+        return HashingVectorizer(
+            analyzer="word",
+            ngram_range=(1, 2),
+            n_features=WORD_FEATURES,
+            token_pattern=r"(?u)\b\w+\b",
+            lowercase=lowercase,
+            **common,
+        )
 
-    blocks = [words(scheme == 1), HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), n_features=CHAR_FEATURES, lowercase=scheme == 1, **common)]
+    blocks = [
+        words(scheme == 1),
+        HashingVectorizer(
+            analyzer="char_wb", ngram_range=(2, 5), n_features=CHAR_FEATURES, lowercase=scheme == 1, **common
+        ),
+    ]
     if scheme >= 2:
         blocks.append(HashingVectorizer(analyzer=word_shapes, n_features=SHAPE_FEATURES, lowercase=False, **common))
     if scheme >= 3:
@@ -100,11 +112,15 @@ class LexicalModel:
     scheme: int = SCHEME
 
     @classmethod
-    def fit(cls, titles: Sequence[str], labels: np.ndarray, c: float = INVERSE_REGULARISATION, scheme: int = SCHEME) -> "LexicalModel":
+    def fit(
+        cls, titles: Sequence[str], labels: np.ndarray, c: float = INVERSE_REGULARISATION, scheme: int = SCHEME
+    ) -> LexicalModel:
         return cls._fit_counts(_counts(list(titles), scheme), labels, c, scheme)
 
     @classmethod
-    def _fit_counts(cls, counts, labels: np.ndarray, c: float = INVERSE_REGULARISATION, scheme: int = SCHEME) -> "LexicalModel":
+    def _fit_counts(
+        cls, counts, labels: np.ndarray, c: float = INVERSE_REGULARISATION, scheme: int = SCHEME
+    ) -> LexicalModel:
         from sklearn.linear_model import LogisticRegression
 
         document_frequency = np.bincount(counts.indices, minlength=counts.shape[1])
@@ -138,16 +154,24 @@ class LexicalModel:
         }
 
     @classmethod
-    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> "LexicalModel":
-        scheme = int(tensors["lexical.scheme"]) if "lexical.scheme" in tensors else 1  # saved before schemes had numbers
-        model = cls(tensors["lexical.idf"].numpy(), tensors["lexical.coef"].numpy(), float(tensors["lexical.intercept"]), scheme)
+    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> LexicalModel:
+        scheme = (
+            int(tensors["lexical.scheme"]) if "lexical.scheme" in tensors else 1
+        )  # saved before schemes had numbers
+        model = cls(
+            tensors["lexical.idf"].numpy(), tensors["lexical.coef"].numpy(), float(tensors["lexical.intercept"]), scheme
+        )
         if model.idf.shape != model.coef.shape or len(model.idf) != _offsets(scheme)[-1]:
             raise ValueError(f"lexical weights of {len(model.coef)} features do not fit feature scheme {scheme}")
         return model
 
 
 def cross_fit(
-    train_titles: Sequence[str], train_labels: np.ndarray, val_titles: Sequence[str], val_labels: np.ndarray, folds: int = CROSS_FIT_FOLDS
+    train_titles: Sequence[str],
+    train_labels: np.ndarray,
+    val_titles: Sequence[str],
+    val_labels: np.ndarray,
+    folds: int = CROSS_FIT_FOLDS,
 ) -> tuple[LexicalModel, np.ndarray]:
     """The model fitted on train + val, and out-of-fold log-odds for val: each val fold is scored by a model
     fitted on train and the other folds. So the blend is weighed on val scores no model has seen, while the
@@ -165,7 +189,9 @@ def cross_fit(
     train_counts, val_counts = _counts(list(train_titles)), _counts(list(val_titles))
 
     def fit_with(val_rows: np.ndarray) -> LexicalModel:
-        return LexicalModel._fit_counts(vstack([train_counts, val_counts[val_rows]]).tocsr(), np.concatenate([train_labels, val_labels[val_rows]]))
+        return LexicalModel._fit_counts(
+            vstack([train_counts, val_counts[val_rows]]).tocsr(), np.concatenate([train_labels, val_labels[val_rows]])
+        )
 
     out_of_fold = np.zeros(len(val_labels))
     for fitted, scored in StratifiedKFold(folds, shuffle=True, random_state=0).split(val_counts, val_labels):
@@ -184,7 +210,11 @@ def fit_blend(transformer_probs: np.ndarray, lexical_logits: np.ndarray, labels:
 
     features = np.column_stack([logit(transformer_probs), lexical_logits])
     regression = LogisticRegression(C=1.0, max_iter=1000).fit(features, np.asarray(labels, dtype=np.int64))
-    return {"transformer": float(regression.coef_[0][0]), "lexical": float(regression.coef_[0][1]), "bias": float(regression.intercept_[0])}
+    return {
+        "transformer": float(regression.coef_[0][0]),
+        "lexical": float(regression.coef_[0][1]),
+        "bias": float(regression.intercept_[0]),
+    }
 
 
 def blend(transformer_probs: np.ndarray, lexical_logits: np.ndarray, weights: dict) -> np.ndarray:

@@ -83,7 +83,13 @@ class ClassifierModule(L.LightningModule):
         groups = []
         for params_of, lr in ((self.model.encoder, cfg.learning_rate), (self.model.head, cfg.head_learning_rate)):
             named = [(n, p) for n, p in params_of.named_parameters() if p.requires_grad]
-            groups.append({"params": [p for n, p in named if not n.endswith(NO_DECAY)], "lr": lr, "weight_decay": cfg.weight_decay})
+            groups.append(
+                {
+                    "params": [p for n, p in named if not n.endswith(NO_DECAY)],
+                    "lr": lr,
+                    "weight_decay": cfg.weight_decay,
+                }
+            )
             groups.append({"params": [p for n, p in named if n.endswith(NO_DECAY)], "lr": lr, "weight_decay": 0.0})
         optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
         total = int(self.trainer.estimated_stepping_batches)

@@ -53,6 +53,7 @@ def input_maxima(model: nn.Module, run_calibration) -> dict[str, torch.Tensor]:
         def hook(_module, inputs):
             seen = inputs[0].detach().float().abs().reshape(-1, inputs[0].shape[-1]).amax(0)
             maxima[name] = torch.maximum(maxima[name], seen) if name in maxima else seen
+
         return hook
 
     hooks = [linear.register_forward_pre_hook(record(name)) for name, linear in _encoder_linears(model).items()]

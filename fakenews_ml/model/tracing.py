@@ -33,7 +33,10 @@ def trace_classifier(model: torch.nn.Module, pad_token_id: int) -> torch.nn.Modu
     vocab_size = int(model.encoder.config.vocab_size)
     # Traced on a padded batch: the attention-mask path must be recorded, not optimised away.
     example = _example(pad_token_id, [7, 4, 2], vocab_size, seed=0)
-    checks = [_example(pad_token_id, lengths, vocab_size, seed=i) for i, lengths in enumerate([[5], [9, 9], [12, 3, 30, 1]], 1)]
+    checks = [
+        _example(pad_token_id, lengths, vocab_size, seed=i)
+        for i, lengths in enumerate([[5], [9, 9], [12, 3, 30, 1]], 1)
+    ]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # TracerWarnings about Python values, checked below

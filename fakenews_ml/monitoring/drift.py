@@ -107,22 +107,24 @@ class DriftResult:
 
     def to_metadata(self) -> dict:
         """Plain JSON types only (no NaN): for Dagster metadata, logs and the report's JSON summary."""
-        return _finite({
-            "drifted": self.drifted,
-            "reasons": list(self.reasons),
-            "drift_share": self.drift_share,
-            "drift_share_threshold": self.drift_share_threshold,
-            "n_drifted_features": sum(f.drifted for f in self.features.values()),
-            "n_features": len(self.features),
-            "features": {name: asdict(f) for name, f in self.features.items()},
-            "embedding_drift": asdict(self.embedding),
-            "n_reference": self.n_reference,
-            "n_current": self.n_current,
-            "model_version": self.model_version,
-            "html_path": str(self.html_path),
-            "json_path": str(self.json_path),
-            "seconds": round(self.seconds, 2),
-        })
+        return _finite(
+            {
+                "drifted": self.drifted,
+                "reasons": list(self.reasons),
+                "drift_share": self.drift_share,
+                "drift_share_threshold": self.drift_share_threshold,
+                "n_drifted_features": sum(f.drifted for f in self.features.values()),
+                "n_features": len(self.features),
+                "features": {name: asdict(f) for name, f in self.features.items()},
+                "embedding_drift": asdict(self.embedding),
+                "n_reference": self.n_reference,
+                "n_current": self.n_current,
+                "model_version": self.model_version,
+                "html_path": str(self.html_path),
+                "json_path": str(self.json_path),
+                "seconds": round(self.seconds, 2),
+            }
+        )
 
 
 def _finite(value):
@@ -169,7 +171,7 @@ def embedding_domain_scores(
         clf.fit(x[train], y[train])
         scores[test] = clf.predict_proba(x[test])[:, 1]
     auc = float(roc_auc_score(y, scores))
-    return scores[: len(reference)], scores[len(reference):], auc, int(x.shape[1])
+    return scores[: len(reference)], scores[len(reference) :], auc, int(x.shape[1])
 
 
 def null_auc_sd(n_reference: int, n_current: int) -> float:
@@ -223,12 +225,17 @@ def _register_embedding_stattest() -> None:
 
 
 def _check_inputs(reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig) -> None:
-    for name, frame, minimum in (("reference profile", reference, config.min_reference_rows), ("traffic window", current, config.min_current_rows)):
+    for name, frame, minimum in (
+        ("reference profile", reference, config.min_reference_rows),
+        ("traffic window", current, config.min_current_rows),
+    ):
         if frame is None or len(frame) == 0:
             raise DriftInputError(f"the {name} is empty: nothing to compare")
         missing = [c for c in FEATURE_COLUMNS if c not in frame.columns]
         if missing:
-            raise DriftInputError(f"the {name} lacks column(s) {missing}: build it with fakenews_ml.monitoring.reference")
+            raise DriftInputError(
+                f"the {name} lacks column(s) {missing}: build it with fakenews_ml.monitoring.reference"
+            )
         if len(frame) < minimum:
             raise DriftInputError(
                 f"the {name} has {len(frame)} rows; at least {minimum} are needed for a meaningful drift test "
@@ -258,9 +265,9 @@ def _evidently_frame(features: pd.DataFrame, scores: np.ndarray) -> pd.DataFrame
 
 
 def _thresholds(config: DriftConfig, n_reference: int, n_current: int) -> dict[str, float]:
-    base = {c: config.num_threshold for c in NUMERICAL_FEATURES}
-    base.update({c: config.cat_threshold for c in CATEGORICAL_FEATURES})
-    base.update({c: config.text_threshold for c in TEXT_FEATURES})
+    base = dict.fromkeys(NUMERICAL_FEATURES, config.num_threshold)
+    base.update(dict.fromkeys(CATEGORICAL_FEATURES, config.cat_threshold))
+    base.update(dict.fromkeys(TEXT_FEATURES, config.text_threshold))
     unknown = sorted(set(config.per_feature_threshold) - set(base))
     if unknown:
         raise DriftInputError(f"per_feature_threshold names unknown column(s) {unknown}; known: {sorted(base)}")
@@ -277,9 +284,9 @@ def _build_report(config: DriftConfig, thresholds: dict[str, float], embedding_t
     from evidently.presets import DataDriftPreset
 
     _register_embedding_stattest()
-    methods = {c: config.num_method for c in NUMERICAL_FEATURES}
-    methods.update({c: config.cat_method for c in CATEGORICAL_FEATURES})
-    methods.update({c: config.text_method for c in TEXT_FEATURES})
+    methods = dict.fromkeys(NUMERICAL_FEATURES, config.num_method)
+    methods.update(dict.fromkeys(CATEGORICAL_FEATURES, config.cat_method))
+    methods.update(dict.fromkeys(TEXT_FEATURES, config.text_method))
     return Report(
         [
             DataDriftPreset(
@@ -331,7 +338,9 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
-def compute_drift(reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig | None, out_dir: Path | str) -> DriftResult:
+def compute_drift(
+    reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig | None, out_dir: Path | str
+) -> DriftResult:
     """Compare a window's feature frame with the reference profile; write ``report.html`` and
     ``report.json`` into ``out_dir`` and return the verdict. Raises ``DriftInputError`` (an InputError
     and a ValueError) for an empty or too small window or profile, or mismatched embeddings."""
@@ -346,8 +355,11 @@ def compute_drift(reference: pd.DataFrame, current: pd.DataFrame, config: DriftC
     thresholds = _thresholds(config, len(reference), len(current))
 
     ref_scores, cur_scores, auc, dims = embedding_domain_scores(
-        embedding_matrix(reference), embedding_matrix(current),
-        folds=config.embedding_folds, pca_components=config.embedding_pca_components, seed=config.seed,
+        embedding_matrix(reference),
+        embedding_matrix(current),
+        folds=config.embedding_folds,
+        pca_components=config.embedding_pca_components,
+        seed=config.seed,
     )
     threshold = auc_threshold(config.embedding_threshold, len(reference), len(current), config.auc_alpha)
     embedding = EmbeddingDrift(
@@ -403,7 +415,11 @@ def compute_drift(reference: pd.DataFrame, current: pd.DataFrame, config: DriftC
 
     def write_json(path: str) -> None:
         # strict JSON (NaN -> null) so that any reader, not only Python's, can parse it
-        document = {"summary": result.to_metadata(), "config": config.model_dump(), "evidently": json.loads(snapshot.json())}
+        document = {
+            "summary": result.to_metadata(),
+            "config": config.model_dump(),
+            "evidently": json.loads(snapshot.json()),
+        }
         Path(path).write_text(json.dumps(_finite(document), allow_nan=False, default=str))
 
     _atomic_write(result.json_path, write_json)

@@ -13,8 +13,15 @@ from fakenews_ml.monitoring.drift import REPORT_JSON
 from fakenews_ml.settings import home_path
 
 HISTORY_COLUMNS = [
-    "partition", "drifted", "drift_share", "drift_share_threshold", "embedding_drift", "embedding_threshold",
-    "n_current", "model_version", "html_path",
+    "partition",
+    "drifted",
+    "drift_share",
+    "drift_share_threshold",
+    "embedding_drift",
+    "embedding_threshold",
+    "n_current",
+    "model_version",
+    "html_path",
 ]
 
 
@@ -44,15 +51,17 @@ def drift_history() -> pd.DataFrame:
         if summary is None:
             continue
         embedding = summary.get("embedding_drift") or {}
-        rows.append({
-            "partition": folder.name,
-            "drifted": bool(summary["drifted"]),
-            "drift_share": summary["drift_share"],
-            "drift_share_threshold": summary["drift_share_threshold"],
-            "embedding_drift": embedding.get("score"),
-            "embedding_threshold": embedding.get("threshold"),
-            "n_current": summary["n_current"],
-            "model_version": summary.get("model_version"),
-            "html_path": summary.get("html_path"),
-        })
+        rows.append(
+            {
+                "partition": folder.name,
+                "drifted": bool(summary["drifted"]),
+                "drift_share": summary["drift_share"],
+                "drift_share_threshold": summary["drift_share_threshold"],
+                "embedding_drift": embedding.get("score"),
+                "embedding_threshold": embedding.get("threshold"),
+                "n_current": summary["n_current"],
+                "model_version": summary.get("model_version"),
+                "html_path": summary.get("html_path"),
+            }
+        )
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS)

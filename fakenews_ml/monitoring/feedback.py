@@ -25,8 +25,9 @@ def feedback_validation_config() -> ValidationConfig:
     return ValidationConfig(min_rows=1, min_fake_fraction=0.0, max_fake_fraction=1.0)
 
 
-def import_feedback_csv(path: Path | str, log: PredictionLog, source: str | None = None,
-                        config: ValidationConfig | None = None) -> int:
+def import_feedback_csv(
+    path: Path | str, log: PredictionLog, source: str | None = None, config: ValidationConfig | None = None
+) -> int:
     """Validate ``path`` and store every row as feedback; returns the number stored. Any problem (schema,
     a failed check, a link to an unknown prediction) raises with nothing stored."""
     path = Path(path)
@@ -73,7 +74,9 @@ def _ids(values: pd.Series, path: Path) -> list[int | None]:
         elif text.isdigit() and int(text) > 0:
             out.append(int(text))
         else:
-            raise SchemaError(f"{path}: prediction_id {text!r} on CSV line {i + 2} is not a positive integer; nothing imported")
+            raise SchemaError(
+                f"{path}: prediction_id {text!r} on CSV line {i + 2} is not a positive integer; nothing imported"
+            )
     return out
 
 
@@ -84,7 +87,7 @@ def _strings(values: pd.Series) -> list[str | None]:
 def _as_csv_line(message: str) -> str:
     prefix = "feedback row "
     if message.startswith(prefix):
-        number, _, rest = message[len(prefix):].partition(":")
+        number, _, rest = message[len(prefix) :].partition(":")
         if number.isdigit():
             return f"CSV line {int(number) + 2}:{rest}"
     return message

@@ -23,8 +23,14 @@ log = logging.getLogger(__name__)
 
 
 class BackgroundLogWriter:
-    def __init__(self, store: PredictionLog, max_rows: int = 20_000, batch_rows: int = 1_000,
-                 interval_s: float = 0.05, retry_s: float = 0.5):
+    def __init__(
+        self,
+        store: PredictionLog,
+        max_rows: int = 20_000,
+        batch_rows: int = 1_000,
+        interval_s: float = 0.05,
+        retry_s: float = 0.5,
+    ):
         self.store = store
         self.max_rows = max_rows
         self.batch_rows = batch_rows
@@ -98,7 +104,7 @@ class BackgroundLogWriter:
                 batch, self._rows = self._rows, []
                 closing = self._closing
             for start in range(0, len(batch), self.batch_rows):
-                self._write(batch[start:start + self.batch_rows])
+                self._write(batch[start : start + self.batch_rows])
             if closing and not batch:
                 return
 

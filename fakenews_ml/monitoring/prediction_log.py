@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -57,7 +57,7 @@ class UTCDateTime(TypeDecorator):
     def process_result_value(self, value, dialect):
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 metadata = MetaData()
@@ -103,11 +103,11 @@ def to_utc(value) -> datetime:
         value = datetime(value.year, value.month, value.day)
     if not isinstance(value, datetime):
         raise TypeError(f"expected a datetime, got {type(value).__name__}")
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def make_engine(url: str) -> Engine:
@@ -207,12 +207,16 @@ class PredictionLog:
             if not return_ids:
                 conn.execute(predictions.insert(), records)
                 return []
-            result = conn.execute(predictions.insert().returning(predictions.c.id, sort_by_parameter_order=True), records)
+            result = conn.execute(
+                predictions.insert().returning(predictions.c.id, sort_by_parameter_order=True), records
+            )
             return [int(row[0]) for row in result]
 
     def window(self, start, end, origin: str | None = None) -> pd.DataFrame:
         """Predictions with ``start <= created_at < end`` (UTC), oldest first."""
-        query = select(predictions).where(predictions.c.created_at >= to_utc(start), predictions.c.created_at < to_utc(end))
+        query = select(predictions).where(
+            predictions.c.created_at >= to_utc(start), predictions.c.created_at < to_utc(end)
+        )
         if origin is not None:
             query = query.where(predictions.c.origin == origin)
         return self._prediction_frame(query.order_by(predictions.c.created_at, predictions.c.id))
@@ -245,8 +249,14 @@ class PredictionLog:
         """What a watcher needs to tell whether the log changed: row counts, highest ids and the time span
         of the predictions (None when there are none), and the same for feedback labels."""
         with self._read() as conn:
-            p = conn.execute(select(func.count(), func.max(predictions.c.id), func.min(predictions.c.created_at),
-                                    func.max(predictions.c.created_at))).one()
+            p = conn.execute(
+                select(
+                    func.count(),
+                    func.max(predictions.c.id),
+                    func.min(predictions.c.created_at),
+                    func.max(predictions.c.created_at),
+                )
+            ).one()
             f = conn.execute(select(func.count(), func.max(feedback.c.id))).one()
         as_utc = UTCDateTime().process_result_value
         return {
@@ -320,11 +330,13 @@ class PredictionLog:
         if since is not None:
             table = table[table["created_at"] >= pd.Timestamp(to_utc(since))]
         table = table.drop_duplicates(subset="title", keep="last")
-        raw = pd.DataFrame({
-            "title": table["title"].astype(str).to_numpy(),
-            "label": table["label"].astype(str).to_numpy(),
-            "source": ("feedback:" + table["source"].astype(str)).to_numpy(),
-        })
+        raw = pd.DataFrame(
+            {
+                "title": table["title"].astype(str).to_numpy(),
+                "label": table["label"].astype(str).to_numpy(),
+                "source": ("feedback:" + table["source"].astype(str)).to_numpy(),
+            }
+        )
         if raw.empty:
             return pd.DataFrame({c: pd.Series(dtype="int8" if c == "label" else "string") for c in CANONICAL_COLUMNS})
         return canonicalize(raw, "feedback", where="feedback labels")
@@ -369,7 +381,9 @@ def _feedback_draft(i: int, row: Mapping, source: str) -> dict:
     if title is not None and (not isinstance(title, str) or not title.strip()):
         raise InputError(f"feedback row {i}: title must be a non-empty string")
     prediction_id = row.get("prediction_id")
-    if prediction_id is not None and (isinstance(prediction_id, bool) or not isinstance(prediction_id, int) or prediction_id < 1):
+    if prediction_id is not None and (
+        isinstance(prediction_id, bool) or not isinstance(prediction_id, int) or prediction_id < 1
+    ):
         raise InputError(f"feedback row {i}: prediction_id must be a positive integer, got {prediction_id!r}")
     request_id = row.get("request_id")
     if request_id is not None and (not isinstance(request_id, str) or not request_id.strip()):
@@ -394,7 +408,11 @@ def _resolve_links(conn, drafts: list[dict]) -> None:
     """Fill ``prediction_id``/``request_id``/``title`` from the logged predictions, or raise naming the row."""
     by_id = _fetch(conn, predictions.c.id, {d["prediction_id"] for d in drafts if d["prediction_id"] is not None})
     by_request: dict[str, list] = {}
-    for row in _fetch(conn, predictions.c.request_id, {d["request_id"] for d in drafts if d["request_id"] and d["prediction_id"] is None}).values():
+    for row in _fetch(
+        conn,
+        predictions.c.request_id,
+        {d["request_id"] for d in drafts if d["request_id"] and d["prediction_id"] is None},
+    ).values():
         by_request.setdefault(row.request_id, []).append(row)
     for draft in drafts:
         i = draft.pop("_row")
@@ -403,7 +421,9 @@ def _resolve_links(conn, drafts: list[dict]) -> None:
             if found is None:
                 raise InputError(f"feedback row {i}: prediction {draft['prediction_id']} is not in the prediction log")
             if draft["request_id"] not in (None, found.request_id):
-                raise InputError(f"feedback row {i}: prediction {found.id} belongs to request {found.request_id}, not {draft['request_id']}")
+                raise InputError(
+                    f"feedback row {i}: prediction {found.id} belongs to request {found.request_id}, not {draft['request_id']}"
+                )
         elif draft["request_id"] is not None:
             candidates = by_request.get(draft["request_id"], [])
             if not candidates:
@@ -411,14 +431,20 @@ def _resolve_links(conn, drafts: list[dict]) -> None:
             if draft["title"] is not None:
                 candidates = [row for row in candidates if row.title.strip() == draft["title"]]
             if not candidates:
-                raise InputError(f"feedback row {i}: request {draft['request_id']} has no headline {draft['title'][:80]!r}")
+                raise InputError(
+                    f"feedback row {i}: request {draft['request_id']} has no headline {draft['title'][:80]!r}"
+                )
             if len(candidates) > 1 and draft["title"] is None:
-                raise InputError(f"feedback row {i}: request {draft['request_id']} has {len(candidates)} headlines; give the title")
+                raise InputError(
+                    f"feedback row {i}: request {draft['request_id']} has {len(candidates)} headlines; give the title"
+                )
             found = candidates[0]
         else:
             continue  # an unlinked label (e.g. imported from a labelled file)
         if draft["title"] is not None and draft["title"] != found.title.strip():
-            raise InputError(f"feedback row {i}: title {draft['title'][:80]!r} differs from prediction {found.id}'s headline")
+            raise InputError(
+                f"feedback row {i}: title {draft['title'][:80]!r} differs from prediction {found.id}'s headline"
+            )
         draft.update(prediction_id=found.id, request_id=found.request_id, title=found.title)
 
 
@@ -426,6 +452,8 @@ def _fetch(conn, column, keys: set) -> dict:
     """Logged predictions whose ``column`` is in ``keys``, by id."""
     keys, found = sorted(keys), {}
     for start in range(0, len(keys), _IN_CHUNK):
-        query = select(predictions.c.id, predictions.c.request_id, predictions.c.title).where(column.in_(keys[start:start + _IN_CHUNK]))
+        query = select(predictions.c.id, predictions.c.request_id, predictions.c.title).where(
+            column.in_(keys[start : start + _IN_CHUNK])
+        )
         found.update({row.id: row for row in conn.execute(query)})
     return found

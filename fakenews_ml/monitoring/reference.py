@@ -26,7 +26,7 @@ import json
 import os
 import tempfile
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -78,21 +78,25 @@ def feature_frame(
     emb = np.asarray(embeddings, dtype=np.float32)
     n = len(titles)
     if not (len(prob) == len(label) == len(emb) == n):
-        raise InputError(f"misaligned inputs: {n} titles, {len(prob)} probabilities, {len(label)} labels, {len(emb)} embeddings")
+        raise InputError(
+            f"misaligned inputs: {n} titles, {len(prob)} probabilities, {len(label)} labels, {len(emb)} embeddings"
+        )
     if emb.ndim != 2:
         raise InputError(f"embeddings must be a 2-D matrix, got shape {emb.shape}")
     if n and (np.isnan(prob).any() or (prob < 0).any() or (prob > 1).any()):
         raise InputError("prob_fake must lie in [0, 1] with no missing values")
     if n and not np.isin(label, (0, 1)).all():
         raise InputError("predicted labels must be 0 (real) or 1 (fake)")
-    scalars = pd.DataFrame({
-        "title": pd.Series(titles, dtype="string"),
-        "title_length": np.fromiter((len(t) for t in titles), dtype=np.int64, count=n),
-        "word_count": np.fromiter((len(t.split()) for t in titles), dtype=np.int64, count=n),
-        "prob_fake": prob,
-        "predicted_label": label,
-        "confidence": np.maximum(prob, 1.0 - prob),
-    })
+    scalars = pd.DataFrame(
+        {
+            "title": pd.Series(titles, dtype="string"),
+            "title_length": np.fromiter((len(t) for t in titles), dtype=np.int64, count=n),
+            "word_count": np.fromiter((len(t.split()) for t in titles), dtype=np.int64, count=n),
+            "prob_fake": prob,
+            "predicted_label": label,
+            "confidence": np.maximum(prob, 1.0 - prob),
+        }
+    )
     vectors = pd.DataFrame(emb, columns=_embedding_names(emb.shape[1]) if emb.shape[1] else [])
     return pd.concat([scalars, vectors], axis=1)
 
@@ -101,7 +105,7 @@ def _model_outputs(titles: list[str], predictor, need_predictions: bool):
     """Embeddings (and, when asked, probabilities and labels) in chunks the predictor accepts."""
     probs, labels, embs = [], [], []
     for start in range(0, len(titles), _CHUNK):
-        chunk = titles[start:start + _CHUNK]
+        chunk = titles[start : start + _CHUNK]
         if need_predictions:
             predicted = predictor.predict(chunk)
             probs.append(predicted["prob_fake"].to_numpy())
@@ -146,8 +150,10 @@ def window_features(log_frame: pd.DataFrame, predictor) -> pd.DataFrame:
     if missing:
         raise InputError(f"prediction-log window lacks column(s) {missing}; found {list(log_frame.columns)}")
     return traffic_features(
-        log_frame["title"].fillna("").astype(str).tolist(), predictor,
-        prob_fake=log_frame["prob_fake"].to_numpy(), labels=log_frame["label"].to_numpy(),
+        log_frame["title"].fillna("").astype(str).tolist(),
+        predictor,
+        prob_fake=log_frame["prob_fake"].to_numpy(),
+        labels=log_frame["label"].to_numpy(),
     )
 
 
@@ -195,7 +201,7 @@ def save_profile(profile: pd.DataFrame, directory: Path | str) -> Path:
         "format": PROFILE_FORMAT,
         "rows": int(len(profile)),
         "embedding_dim": int(emb.shape[1]),
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **{k: v for k, v in profile.attrs.items() if isinstance(v, (str, int, float, bool)) or v is None},
     }
     tmp_json = directory / f".{PROFILE_JSON}.partial"
@@ -209,17 +215,19 @@ def load_profile(directory: Path | str) -> pd.DataFrame:
     directory = Path(directory)
     meta_path = directory / PROFILE_JSON
     if not meta_path.is_file():
-        raise InputError(f"no reference profile at {directory} ({PROFILE_JSON} missing): materialize the reference profile first")
+        raise InputError(
+            f"no reference profile at {directory} ({PROFILE_JSON} missing): materialize the reference profile first"
+        )
     meta = json.loads(meta_path.read_text())
-    scalars = pd.read_csv(
-        directory / PROFILE_CSV, dtype={"title": "string"}, keep_default_na=False, na_values=[]
-    )
+    scalars = pd.read_csv(directory / PROFILE_CSV, dtype={"title": "string"}, keep_default_na=False, na_values=[])
     emb = np.load(directory / EMBEDDINGS_NPY, allow_pickle=False)
     if len(scalars) != meta["rows"] or emb.shape != (meta["rows"], meta["embedding_dim"]):
         raise InputError(
             f"reference profile at {directory} is inconsistent: {len(scalars)} CSV rows, embeddings {emb.shape}, "
             f"metadata says {meta['rows']} x {meta['embedding_dim']}"
         )
-    profile = feature_frame(scalars["title"].tolist(), scalars["prob_fake"].to_numpy(), scalars["predicted_label"].to_numpy(), emb)
+    profile = feature_frame(
+        scalars["title"].tolist(), scalars["prob_fake"].to_numpy(), scalars["predicted_label"].to_numpy(), emb
+    )
     profile.attrs.update({k: v for k, v in meta.items() if k not in ("format", "rows", "embedding_dim")})
     return profile

@@ -23,7 +23,7 @@ import random
 import time
 import uuid
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -69,9 +69,14 @@ def create_app(
     log = log or PredictionLog()
     source = Path(model) if model is not None else production_link()
     # Merged passes may hold more headlines than one request may send.
-    predict_config = PredictConfig(max_batch=max(config.max_batch, config.merge_rows), max_title_chars=config.max_title_chars,
-                                   trace=config.trace_model)
-    holder = ModelHolder(source, predict_config, variant, config.reload_check_s, model_workers(config), config.merge_rows)
+    predict_config = PredictConfig(
+        max_batch=max(config.max_batch, config.merge_rows),
+        max_title_chars=config.max_title_chars,
+        trace=config.trace_model,
+    )
+    holder = ModelHolder(
+        source, predict_config, variant, config.reload_check_s, model_workers(config), config.merge_rows
+    )
     holder.refresh()
     if model is not None and holder.current is None:
         raise BundleError(holder.reload_error or f"{source} is not a model bundle")
@@ -112,21 +117,38 @@ def create_app(
     def classify(served: ServedModel, titles: list[str], origin: str) -> tuple[str, list[float], list[int]]:
         """Predict and queue the log rows (runs in the threadpool)."""
         probs, labels = served.batcher.predict(titles)
-        request_id, now = new_request_id(), datetime.now(timezone.utc)
-        writer.submit([
-            {"request_id": request_id, "created_at": now, "title": t, "prob_fake": p, "label": y,
-             "model_version": served.version, "origin": origin}
-            for t, p, y in zip(titles, probs, labels)
-        ])
+        request_id, now = new_request_id(), datetime.now(UTC)
+        writer.submit(
+            [
+                {
+                    "request_id": request_id,
+                    "created_at": now,
+                    "title": t,
+                    "prob_fake": p,
+                    "label": y,
+                    "model_version": served.version,
+                    "origin": origin,
+                }
+                for t, p, y in zip(titles, probs, labels)
+            ]
+        )
         metrics.count_labels(labels)
         return request_id, probs, labels
 
-    @app.post("/predict", openapi_extra=_json_body({
-        "type": "object", "required": ["titles"],
-        "properties": {"titles": {"type": "array", "items": {"type": "string"}, "maxItems": config.max_batch},
-                       "origin": {"type": "string", "default": "api"}},
-        "example": {"titles": ["Scientists discover water on Mars", "You won't believe this miracle cure"]},
-    }))
+    @app.post(
+        "/predict",
+        openapi_extra=_json_body(
+            {
+                "type": "object",
+                "required": ["titles"],
+                "properties": {
+                    "titles": {"type": "array", "items": {"type": "string"}, "maxItems": config.max_batch},
+                    "origin": {"type": "string", "default": "api"},
+                },
+                "example": {"titles": ["Scientists discover water on Mars", "You won't believe this miracle cure"]},
+            }
+        ),
+    )
     async def predict(request: Request):
         """Classify a JSON list of headlines."""
         body = parse_json(await request.body())
@@ -146,19 +168,40 @@ def create_app(
         served = served_model()
         request_id, probs, labels = await run_in_threadpool(classify, served, titles, origin)
         items = [
-            {"title": t, "prob_fake": round(p, 6), "label": y, "verdict": "fake" if y else "real",
-             "model_version": served.version, "request_id": request_id}
+            {
+                "title": t,
+                "prob_fake": round(p, 6),
+                "label": y,
+                "verdict": "fake" if y else "real",
+                "model_version": served.version,
+                "request_id": request_id,
+            }
             for t, p, y in zip(titles, probs, labels)
         ]
         return JSONResponse(
-            {"request_id": request_id, "model_version": served.version, "variant": served.variant, "predictions": items},
+            {
+                "request_id": request_id,
+                "model_version": served.version,
+                "variant": served.variant,
+                "predictions": items,
+            },
             headers={"X-Request-ID": request_id},
         )
 
-    @app.post("/predict/csv", openapi_extra={"requestBody": {"required": True, "content": {
-        "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}},
-        "text/csv": {"schema": {"type": "string"}},
-    }}})
+    @app.post(
+        "/predict/csv",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+                    },
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+            }
+        },
+    )
     async def predict_csv(request: Request, origin: str = "api"):
         """Classify an uploaded CSV with a ``title`` column; answers the CSV with prob_fake and label added."""
         origin = check_origin(origin)
@@ -179,12 +222,26 @@ def create_app(
         }
         return Response(frame.to_csv(index=False), media_type="text/csv; charset=utf-8", headers=headers)
 
-    @app.post("/feedback", openapi_extra=_json_body({
-        "type": "array", "maxItems": config.max_batch,
-        "items": {"type": "object", "required": ["label"], "properties": {
-            "title": {"type": "string"}, "label": {"type": "integer", "enum": [0, 1]},
-            "prediction_id": {"type": "integer"}, "request_id": {"type": "string"}, "source": {"type": "string"}}},
-    }))
+    @app.post(
+        "/feedback",
+        openapi_extra=_json_body(
+            {
+                "type": "array",
+                "maxItems": config.max_batch,
+                "items": {
+                    "type": "object",
+                    "required": ["label"],
+                    "properties": {
+                        "title": {"type": "string"},
+                        "label": {"type": "integer", "enum": [0, 1]},
+                        "prediction_id": {"type": "integer"},
+                        "request_id": {"type": "string"},
+                        "source": {"type": "string"},
+                    },
+                },
+            }
+        ),
+    )
     async def post_feedback(request: Request):
         """Store labels people gave, linked to logged predictions by prediction_id or request_id."""
         body = parse_json(await request.body())
@@ -221,9 +278,17 @@ def create_app(
             "model_loads": holder.reloads,
             "reload_error": holder.reload_error,
             "uptime_s": round(time.monotonic() - started, 1),
-            "limits": {"max_batch": config.max_batch, "max_title_chars": config.max_title_chars,
-                       "max_upload_bytes": config.max_upload_bytes},
-            "log": {"written": writer.written, "backlog": writer.backlog, "dropped": writer.dropped, "error": writer.last_error},
+            "limits": {
+                "max_batch": config.max_batch,
+                "max_title_chars": config.max_title_chars,
+                "max_upload_bytes": config.max_upload_bytes,
+            },
+            "log": {
+                "written": writer.written,
+                "backlog": writer.backlog,
+                "dropped": writer.dropped,
+                "error": writer.last_error,
+            },
         }
         return JSONResponse(body, status_code=200 if served else 503)
 
@@ -269,9 +334,14 @@ async def _uploaded_csv(request: Request) -> tuple[bytes, str]:
     if content_type in ("text/csv", "application/csv", "text/plain"):
         return await request.body(), "uploaded CSV"
     if content_type != "multipart/form-data":
-        raise ApiError(415, f"expected a multipart/form-data upload with a CSV file (or a text/csv body), got {content_type or 'no content type'!r}")
+        raise ApiError(
+            415,
+            f"expected a multipart/form-data upload with a CSV file (or a text/csv body), got {content_type or 'no content type'!r}",
+        )
     async with request.form() as form:
         files = [value for value in form.values() if isinstance(value, UploadFile)]
         if not files:
-            raise ApiError(422, "no file in the upload: send the CSV as a multipart file field (e.g. -F file=@news.csv)")
+            raise ApiError(
+                422, "no file in the upload: send the CSV as a multipart file field (e.g. -F file=@news.csv)"
+            )
         return await files[0].read(), files[0].filename or "uploaded CSV"

@@ -35,8 +35,14 @@ class _Job:
 
 
 class BatchingPredictor:
-    def __init__(self, bundle: LoadedBundle, config: PredictConfig, workers: int = 1, merge_rows: int = 32,
-                 forward_model: torch.nn.Module | None = None):
+    def __init__(
+        self,
+        bundle: LoadedBundle,
+        config: PredictConfig,
+        workers: int = 1,
+        merge_rows: int = 32,
+        forward_model: torch.nn.Module | None = None,
+    ):
         """``forward_model``: the (traced) model a Predictor of ``bundle`` already made, to share."""
         self.workers = max(1, workers)
         # A merged pass must stay within what the Predictor accepts in one call.

@@ -17,21 +17,35 @@ def add_serve(sub) -> None:
     from fakenews_ml.config import ServeConfig
 
     f = ServeConfig.model_fields
-    p = sub.add_parser("serve", help="serve the production model over HTTP (FastAPI)",
-                       description="POST /predict, POST /predict/csv, POST /feedback, GET /health, GET /metrics. "
-                                   "Serves the production champion (or --model) and picks up a new champion without a restart; "
-                                   "every prediction is written to the prediction log.")
+    p = sub.add_parser(
+        "serve",
+        help="serve the production model over HTTP (FastAPI)",
+        description="POST /predict, POST /predict/csv, POST /feedback, GET /health, GET /metrics. "
+        "Serves the production champion (or --model) and picks up a new champion without a restart; "
+        "every prediction is written to the prediction log.",
+    )
     p.add_argument("--host", default=f["host"].default, help="bind address (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=f["port"].default)
     p.add_argument("--model", type=Path, help="bundle directory to serve (default: the production champion link)")
-    p.add_argument("--variant", default="auto", choices=["auto", "fp32", "int8", "bf16"],
-                   help="auto = the quantized variant the bundle recommends, else fp32")
-    p.add_argument("--log-url", help="SQLAlchemy URL of the prediction log (default: $FAKENEWS_PREDICTION_LOG_URL or SQLite under FAKENEWS_HOME)")
+    p.add_argument(
+        "--variant",
+        default="auto",
+        choices=["auto", "fp32", "int8", "bf16"],
+        help="auto = the quantized variant the bundle recommends, else fp32",
+    )
+    p.add_argument(
+        "--log-url",
+        help="SQLAlchemy URL of the prediction log (default: $FAKENEWS_PREDICTION_LOG_URL or SQLite under FAKENEWS_HOME)",
+    )
     p.add_argument("--max-batch", type=int, default=f["max_batch"].default, help="most headlines per request")
-    p.add_argument("--max-title-chars", type=int, default=f["max_title_chars"].default, help="longest headline accepted")
+    p.add_argument(
+        "--max-title-chars", type=int, default=f["max_title_chars"].default, help="longest headline accepted"
+    )
     p.add_argument("--max-upload-bytes", type=int, default=f["max_upload_bytes"].default, help="largest request body")
     p.add_argument("--threads", type=int, default=f["torch_threads"].default, help="torch threads per forward pass")
-    p.add_argument("--workers", type=int, help="forward passes in parallel (default: usable cores / --threads, at most 8)")
+    p.add_argument(
+        "--workers", type=int, help="forward passes in parallel (default: usable cores / --threads, at most 8)"
+    )
     p.add_argument("--no-trace", action="store_true", help="serve the eager model instead of its TorchScript trace")
     p.add_argument("--access-log", action="store_true", help="log every request (costs latency)")
     p.set_defaults(run=cmd_serve)
@@ -41,21 +55,34 @@ def cmd_serve(args) -> int:
     from fakenews_ml.config import ServeConfig
     from fakenews_ml.serving.server import run_server
 
-    config = ServeConfig(host=args.host, port=args.port, max_batch=args.max_batch, max_title_chars=args.max_title_chars,
-                         max_upload_bytes=args.max_upload_bytes, torch_threads=args.threads, workers=args.workers,
-                         trace_model=not args.no_trace)
+    config = ServeConfig(
+        host=args.host,
+        port=args.port,
+        max_batch=args.max_batch,
+        max_title_chars=args.max_title_chars,
+        max_upload_bytes=args.max_upload_bytes,
+        torch_threads=args.threads,
+        workers=args.workers,
+        trace_model=not args.no_trace,
+    )
     run_server(args.model, args.log_url, config, variant=args.variant, access_log=args.access_log)
     return 0
 
 
 def add_feedback(sub) -> None:
-    p = sub.add_parser("feedback", help="labels people gave back (stored in the prediction log)",
-                       description="Manage feedback labels; they are merged into the training data of the next retrain.")
+    p = sub.add_parser(
+        "feedback",
+        help="labels people gave back (stored in the prediction log)",
+        description="Manage feedback labels; they are merged into the training data of the next retrain.",
+    )
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    imp = actions.add_parser("import", help="import a labelled CSV as feedback",
-                             description="CSV columns: title, label (0/1 or real/fake; 1 = fake), optional prediction_id or "
-                                         "request_id (link to a logged prediction), optional source. The file is checked by "
-                                         "the raw-data quality suite; if anything is wrong nothing is imported.")
+    imp = actions.add_parser(
+        "import",
+        help="import a labelled CSV as feedback",
+        description="CSV columns: title, label (0/1 or real/fake; 1 = fake), optional prediction_id or "
+        "request_id (link to a logged prediction), optional source. The file is checked by "
+        "the raw-data quality suite; if anything is wrong nothing is imported.",
+    )
     imp.add_argument("csv", type=Path, help="labelled CSV file")
     imp.add_argument("--source", help="where the labels come from (default: import:<file name>)")
     imp.add_argument("--log-url", help="SQLAlchemy URL of the prediction log (default: the configured one)")
@@ -73,21 +100,35 @@ def cmd_feedback_import(args) -> int:
 
 
 def add_simulate(sub) -> None:
-    p = sub.add_parser("simulate", help="stream headlines from a CSV through the API (or a model) to demo and benchmark",
-                       description="Samples N headlines from --input and sends them one per request; prints a JSON summary "
-                                   "(sent, ok, errors, latency percentiles, accuracy when the CSV has labels).")
-    p.add_argument("--input", type=Path, required=True, help="CSV with a title column (and label, for accuracy and --feedback)")
+    p = sub.add_parser(
+        "simulate",
+        help="stream headlines from a CSV through the API (or a model) to demo and benchmark",
+        description="Samples N headlines from --input and sends them one per request; prints a JSON summary "
+        "(sent, ok, errors, latency percentiles, accuracy when the CSV has labels).",
+    )
+    p.add_argument(
+        "--input", type=Path, required=True, help="CSV with a title column (and label, for accuracy and --feedback)"
+    )
     p.add_argument("--n", type=int, required=True, help="how many headlines to send")
     p.add_argument("--rate", type=float, help="requests per second in total (default: as fast as answered)")
     target = p.add_mutually_exclusive_group()
     target.add_argument("--api", help="API base URL (default: http://127.0.0.1:8000)")
     target.add_argument("--model", type=Path, help="classify in-process with this bundle instead, logging like the API")
     p.add_argument("--log-url", help="with --model: the prediction log URL (default: the configured one)")
-    p.add_argument("--day", type=date.fromisoformat, help="with --model: log the traffic as arriving on this UTC day (YYYY-MM-DD), to replay history")
+    p.add_argument(
+        "--day",
+        type=date.fromisoformat,
+        help="with --model: log the traffic as arriving on this UTC day (YYYY-MM-DD), to replay history",
+    )
     p.add_argument("--feedback", action="store_true", help="send each headline's known label back as feedback")
     p.add_argument("--seed", type=int, default=0, help="sampling seed")
     p.add_argument("--concurrency", type=int, default=1, help="parallel clients")
-    p.add_argument("--truncate", type=int, default=1000, help="cut headlines to this many characters (the API's default limit; 0 = never)")
+    p.add_argument(
+        "--truncate",
+        type=int,
+        default=1000,
+        help="cut headlines to this many characters (the API's default limit; 0 = never)",
+    )
     p.add_argument("--origin", default="simulator", help="origin tag of the logged predictions")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_simulate)
@@ -108,11 +149,24 @@ def cmd_simulate(args) -> int:
     headlines = load_headlines(args.input, truncate=args.truncate or None)
     if args.feedback and "label" not in headlines.columns:
         raise FakeNewsError(f"--feedback needs labels, and {args.input} has no 'label' column")
-    target = DirectTarget(args.model, args.log_url, args.day) if args.model else HttpTarget(args.api or "http://127.0.0.1:8000")
+    target = (
+        DirectTarget(args.model, args.log_url, args.day)
+        if args.model
+        else HttpTarget(args.api or "http://127.0.0.1:8000")
+    )
     try:
         target.check()
-        summary = simulate(headlines, args.n, target, rate=args.rate, concurrency=args.concurrency, feedback=args.feedback,
-                           seed=args.seed, origin=args.origin, progress=not args.no_progress)
+        summary = simulate(
+            headlines,
+            args.n,
+            target,
+            rate=args.rate,
+            concurrency=args.concurrency,
+            feedback=args.feedback,
+            seed=args.seed,
+            origin=args.origin,
+            progress=not args.no_progress,
+        )
     finally:
         target.close()
     summary = {"input": str(args.input), "target": str(args.model or target.base_url), **summary}

@@ -38,7 +38,9 @@ def check_batch_size(n: int, config: ServeConfig, what: str = "headlines") -> No
     if n == 0:
         raise ApiError(422, f"no {what} given")
     if n > config.max_batch:
-        raise ApiError(413, f"{n} {what} in one request; the limit is {config.max_batch} (max_batch): split the request")
+        raise ApiError(
+            413, f"{n} {what} in one request; the limit is {config.max_batch} (max_batch): split the request"
+        )
 
 
 def check_titles(titles, config: ServeConfig, where=lambda i: f"headline {i}") -> list[str]:
@@ -55,7 +57,8 @@ def check_titles(titles, config: ServeConfig, where=lambda i: f"headline {i}") -
             raise ApiError(422, f"{where(i)} is empty")
         if len(title) > config.max_title_chars:
             raise ApiError(
-                422, f"{where(i)} is {len(title)} characters long; the limit is {config.max_title_chars} (max_title_chars)"
+                422,
+                f"{where(i)} is {len(title)} characters long; the limit is {config.max_title_chars} (max_title_chars)",
             )
         checked.append(title)
     return checked
@@ -63,13 +66,25 @@ def check_titles(titles, config: ServeConfig, where=lambda i: f"headline {i}") -
 
 def check_origin(origin) -> str:
     """Who sent the traffic ('api', 'dashboard', 'simulator', ...): a short tag the drift report can split on."""
-    if not isinstance(origin, str) or not origin or len(origin) > 32 or not origin.replace("-", "").replace("_", "").isalnum():
+    if (
+        not isinstance(origin, str)
+        or not origin
+        or len(origin) > 32
+        or not origin.replace("-", "").replace("_", "").isalnum()
+    ):
         raise ApiError(422, f'"origin" must be a short tag of letters, digits, - or _ (got {origin!r})')
     return origin
 
 
 def _json_type(value) -> str:
-    names = {type(None): "null", bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}
+    names = {
+        type(None): "null",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        list: "a list",
+        dict: "an object",
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -137,6 +152,11 @@ async def _drain(receive) -> None:
 
 async def _send_error(send, status: int, message: str) -> None:
     body = json.dumps({"detail": message}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -15,14 +15,27 @@ class ApiMetrics:
     def __init__(self):
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("fakenews_http_requests", "HTTP requests by endpoint and status code", ["endpoint", "status"], registry=r)
-        self.latency = Histogram("fakenews_http_request_duration_seconds", "Time to answer, by endpoint", ["endpoint"],
-                                 buckets=LATENCY_BUCKETS, registry=r)
-        self.predictions = Counter("fakenews_predictions", "Headlines classified, by predicted label", ["label"], registry=r)
+        self.requests = Counter(
+            "fakenews_http_requests", "HTTP requests by endpoint and status code", ["endpoint", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "fakenews_http_request_duration_seconds",
+            "Time to answer, by endpoint",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.predictions = Counter(
+            "fakenews_predictions", "Headlines classified, by predicted label", ["label"], registry=r
+        )
         self.model = Info("fakenews_model", "The model being served", registry=r)
         self.reloads = Gauge("fakenews_model_loads", "Models loaded since start (1 + champion swaps)", registry=r)
-        self.log_backlog = Gauge("fakenews_prediction_log_backlog_rows", "Predictions not yet committed to the log", registry=r)
-        self.log_written = Gauge("fakenews_prediction_log_written_rows", "Predictions committed to the log since start", registry=r)
+        self.log_backlog = Gauge(
+            "fakenews_prediction_log_backlog_rows", "Predictions not yet committed to the log", registry=r
+        )
+        self.log_written = Gauge(
+            "fakenews_prediction_log_written_rows", "Predictions committed to the log since start", registry=r
+        )
         self.uptime = Gauge("fakenews_uptime_seconds", "Seconds since the API started", registry=r)
         started = time.monotonic()
         self.uptime.set_function(lambda: time.monotonic() - started)

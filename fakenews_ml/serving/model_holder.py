@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fakenews_ml.bundle import read_meta
@@ -37,8 +37,15 @@ class ServedModel:
 
 
 class ModelHolder:
-    def __init__(self, source: Path, predict_config: PredictConfig, variant: str = "auto", check_interval_s: float = 1.0,
-                 workers: int = 1, merge_rows: int = 32):
+    def __init__(
+        self,
+        source: Path,
+        predict_config: PredictConfig,
+        variant: str = "auto",
+        check_interval_s: float = 1.0,
+        workers: int = 1,
+        merge_rows: int = 32,
+    ):
         self.source = Path(source)
         self.workers = workers
         self.merge_rows = merge_rows
@@ -85,10 +92,16 @@ class ModelHolder:
             except Exception as exc:  # a broken champion must not take the serving one down
                 self._failed_key = key
                 self.reload_error = f"could not load {bundle_path}: {type(exc).__name__}: {exc}"
-                log.error("%s; still serving %s", self.reload_error, self._current.version if self._current else "nothing")
+                log.error(
+                    "%s; still serving %s", self.reload_error, self._current.version if self._current else "nothing"
+                )
                 return False
-            batcher = BatchingPredictor(predictor.bundle, self.predict_config, self.workers, self.merge_rows, predictor.forward_model)
-            self._current = ServedModel(predictor, batcher, version, predictor.bundle.variant, bundle_path, datetime.now(timezone.utc))
+            batcher = BatchingPredictor(
+                predictor.bundle, self.predict_config, self.workers, self.merge_rows, predictor.forward_model
+            )
+            self._current = ServedModel(
+                predictor, batcher, version, predictor.bundle.variant, bundle_path, datetime.now(UTC)
+            )
             self._key, self._failed_key, self.reload_error = key, None, None
             # the previous model finishes the requests that picked it and is freed after the last one
             self.reloads += 1

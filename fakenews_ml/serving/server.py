@@ -11,8 +11,13 @@ from fakenews_ml.config import ServeConfig
 log = logging.getLogger(__name__)
 
 
-def run_server(model: Path | str | None = None, log_url: str | None = None, config: ServeConfig | None = None,
-               variant: str = "auto", access_log: bool = False) -> None:
+def run_server(
+    model: Path | str | None = None,
+    log_url: str | None = None,
+    config: ServeConfig | None = None,
+    variant: str = "auto",
+    access_log: bool = False,
+) -> None:
     """Serve until SIGINT/SIGTERM; queued prediction-log rows are flushed on the way out."""
     import torch
     import uvicorn
@@ -32,8 +37,14 @@ def run_server(model: Path | str | None = None, log_url: str | None = None, conf
     log.info("prediction log: %r", store)
     try:
         # One worker: the model, the reload watcher and the log writer live in this process.
-        uvicorn.run(app, host=config.host, port=config.port, access_log=access_log, log_level="info",
-                    timeout_graceful_shutdown=10)
+        uvicorn.run(
+            app,
+            host=config.host,
+            port=config.port,
+            access_log=access_log,
+            log_level="info",
+            timeout_graceful_shutdown=10,
+        )
     finally:
         store.close()
 

@@ -11,7 +11,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as datetime_time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -82,9 +82,13 @@ class HttpTarget:
         try:
             response = self._session().get(f"{self.base_url}/health", timeout=10)
         except self._requests.RequestException as exc:
-            raise FakeNewsError(f"no API at {self.base_url} ({type(exc).__name__}); start it with `fakenews serve`") from None
+            raise FakeNewsError(
+                f"no API at {self.base_url} ({type(exc).__name__}); start it with `fakenews serve`"
+            ) from None
         if response.status_code != 200:
-            raise FakeNewsError(f"the API at {self.base_url} is not ready: GET /health answered {response.status_code} {_detail(response)}")
+            raise FakeNewsError(
+                f"the API at {self.base_url} is not ready: GET /health answered {response.status_code} {_detail(response)}"
+            )
         limit = (response.json().get("limits") or {}).get("max_batch")
         if limit:
             self.feedback_batch = min(FEEDBACK_BATCH, int(limit))
@@ -100,7 +104,9 @@ class HttpTarget:
     def predict(self, title: str, origin: str) -> Outcome:
         started = time.perf_counter()
         try:
-            response = self._session().post(f"{self.base_url}/predict", json={"titles": [title], "origin": origin}, timeout=self.timeout)
+            response = self._session().post(
+                f"{self.base_url}/predict", json={"titles": [title], "origin": origin}, timeout=self.timeout
+            )
         except self._requests.RequestException as exc:
             return Outcome(False, type(exc).__name__, time.perf_counter() - started, error=str(exc))
         seconds = time.perf_counter() - started
@@ -135,7 +141,7 @@ class DirectTarget:
         self.log = PredictionLog(log_url)
         self.feedback_batch = FEEDBACK_BATCH
         self._clock = itertools.count()
-        self._noon = datetime.combine(day, datetime_time(12), tzinfo=timezone.utc) if day else None
+        self._noon = datetime.combine(day, datetime_time(12), tzinfo=UTC) if day else None
 
     def check(self) -> None:
         """Nothing to reach: the model is already loaded."""
@@ -147,8 +153,14 @@ class DirectTarget:
         except FakeNewsError as exc:
             return Outcome(False, type(exc).__name__, time.perf_counter() - started, error=str(exc))
         request_id, label = str(uuid.uuid4()), int(row.label)
-        record = {"request_id": request_id, "title": title.strip(), "prob_fake": float(row.prob_fake),
-                  "label": label, "model_version": self.version, "origin": origin}
+        record = {
+            "request_id": request_id,
+            "title": title.strip(),
+            "prob_fake": float(row.prob_fake),
+            "label": label,
+            "model_version": self.version,
+            "origin": origin,
+        }
         if self._noon is not None:
             record["created_at"] = self._noon + timedelta(seconds=next(self._clock))
         self.log.log_predictions([record])
@@ -161,8 +173,18 @@ class DirectTarget:
         self.log.close()
 
 
-def simulate(headlines: pd.DataFrame, n: int, target, *, rate: float | None = None, concurrency: int = 1,
-             feedback: bool = False, seed: int = 0, origin: str = ORIGIN, progress: bool = False) -> dict:
+def simulate(
+    headlines: pd.DataFrame,
+    n: int,
+    target,
+    *,
+    rate: float | None = None,
+    concurrency: int = 1,
+    feedback: bool = False,
+    seed: int = 0,
+    origin: str = ORIGIN,
+    progress: bool = False,
+) -> dict:
     """Send ``n`` headlines sampled from ``headlines`` (with replacement only when ``n`` exceeds its rows)
     to ``target``, one per request, from ``concurrency`` threads, at ``rate`` requests/s in total when
     given (else as fast as the target answers). Returns the summary."""
@@ -208,7 +230,9 @@ def simulate(headlines: pd.DataFrame, n: int, target, *, rate: float | None = No
             batch = None
             with lock:
                 if feedback and outcome.ok:
-                    pending.append({"request_id": outcome.request_id, "title": title.strip(), "label": int(sample.at[i, "label"])})
+                    pending.append(
+                        {"request_id": outcome.request_id, "title": title.strip(), "label": int(sample.at[i, "label"])}
+                    )
                     if len(pending) >= target.feedback_batch:
                         batch = pending[:]
                         pending.clear()
@@ -223,12 +247,14 @@ def simulate(headlines: pd.DataFrame, n: int, target, *, rate: float | None = No
         thread.join()
     elapsed = time.perf_counter() - started
     for start in range(0, len(pending), target.feedback_batch):
-        send_feedback(pending[start:start + target.feedback_batch])
+        send_feedback(pending[start : start + target.feedback_batch])
     bar.close()
     return _summary(sample, outcomes, elapsed, state, labelled, feedback)
 
 
-def _summary(sample: pd.DataFrame, outcomes: list[Outcome], elapsed: float, state: dict, labelled: bool, feedback: bool) -> dict:
+def _summary(
+    sample: pd.DataFrame, outcomes: list[Outcome], elapsed: float, state: dict, labelled: bool, feedback: bool
+) -> dict:
     ok = [o for o in outcomes if o.ok]
     errors = Counter(o.status for o in outcomes if not o.ok)
     latencies = np.array([o.seconds for o in ok]) * 1000
@@ -240,8 +266,10 @@ def _summary(sample: pd.DataFrame, outcomes: list[Outcome], elapsed: float, stat
         "first_error": next((o.error for o in outcomes if not o.ok), None),
         "seconds": round(elapsed, 2),
         "requests_per_s": round(len(outcomes) / elapsed, 1) if elapsed else None,
-        "latency_ms": {name: _round(np.percentile(latencies, q)) if len(latencies) else None
-                       for name, q in (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))},
+        "latency_ms": {
+            name: _round(np.percentile(latencies, q)) if len(latencies) else None
+            for name, q in (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))
+        },
         "predicted_fake_share": _round(np.mean([o.label for o in ok])) if ok else None,
         "model_versions": dict(Counter(o.model_version for o in ok)),
     }

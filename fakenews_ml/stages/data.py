@@ -52,7 +52,9 @@ def _frame_summary(frame: pd.DataFrame) -> dict:
         "fingerprint": fingerprint(frame),
         "digest": frame_digest(frame),
         "label_counts": label_counts(frame),
-        "title_chars": {"min": int(chars.min()), "median": float(chars.median()), "max": int(chars.max())} if len(frame) else {},
+        "title_chars": {"min": int(chars.min()), "median": float(chars.median()), "max": int(chars.max())}
+        if len(frame)
+        else {},
     }
 
 
@@ -64,7 +66,9 @@ def store_frame(stage: str, key: str, frame: pd.DataFrame, extra: dict) -> dict:
         return existing
     with staged_artifact(target) as staging:
         save_frame(frame, staging / NEWS_FILE)
-        manifest = write_manifest(staging, {"stage": stage, "key": key, "path": str(target / NEWS_FILE), **_frame_summary(frame), **extra})
+        manifest = write_manifest(
+            staging, {"stage": stage, "key": key, "path": str(target / NEWS_FILE), **_frame_summary(frame), **extra}
+        )
     return manifest
 
 
@@ -75,7 +79,9 @@ def ingest_news(sources: list[str], progress: bool = False) -> dict:
     data_version = content_key([src.sha256 for src in resolved])
     key = content_key(source_list, frame_digest(frame))
     by_source = {str(name): int(n) for name, n in frame["source"].value_counts().items()}
-    return store_frame("raw_news", key, frame, {"sources": source_list, "data_version": data_version, "rows_by_source": by_source})
+    return store_frame(
+        "raw_news", key, frame, {"sources": source_list, "data_version": data_version, "rows_by_source": by_source}
+    )
 
 
 def merge_feedback(news: pd.DataFrame, feedback: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -94,13 +100,22 @@ def stage_validated_news(raw: dict, config: ValidationConfig, feedback: dict | N
     Without feedback rows the key (and so the folder, the digest and the data version) is exactly what it
     was before feedback existed: no feedback, no change, no retraining."""
     frame = load_frame(raw["path"])
-    extra = {"validation_config": config.model_dump(), "raw_digest": raw["digest"], "sources": raw.get("sources", []),
-             "feedback": {"rows": 0, "replaced_rows": 0, "digest": None}}
+    extra = {
+        "validation_config": config.model_dump(),
+        "raw_digest": raw["digest"],
+        "sources": raw.get("sources", []),
+        "feedback": {"rows": 0, "replaced_rows": 0, "digest": None},
+    }
     if feedback and feedback["rows"]:
         frame, replaced = merge_feedback(frame, load_frame(feedback["path"]))
         key = content_key(raw["digest"], config.model_dump(), feedback["digest"])
-        extra["feedback"] = {"rows": feedback["rows"], "replaced_rows": replaced, "digest": feedback["digest"],
-                             "key": feedback["key"], "path": feedback["path"]}
+        extra["feedback"] = {
+            "rows": feedback["rows"],
+            "replaced_rows": replaced,
+            "digest": feedback["digest"],
+            "key": feedback["key"],
+            "path": feedback["path"],
+        }
     else:
         key = content_key(raw["digest"], config.model_dump())
     extra["rows_by_source"] = {str(name): int(n) for name, n in frame["source"].value_counts().items()}
@@ -127,20 +142,23 @@ def split_validated_news(validated: dict, config: DataConfig) -> dict:
             part = part.drop(columns=["norm_title"], errors="ignore")  # a helper of deduplication only
             save_frame(part, staging / f"{name}.parquet")
             splits[name] = {"path": str(target / f"{name}.parquet"), **_frame_summary(part)}
-        manifest = write_manifest(staging, {
-            "stage": "news_splits",
-            "key": key,
-            "splits": splits,
-            "fingerprint": content_key({name: info["digest"] for name, info in splits.items()}),
-            "duplicates_removed": result.duplicates_removed,
-            "conflicting_labels_removed": result.conflicting_labels_removed,
-            "empty_titles_removed": result.empty_titles_removed,
-            "config": settings,
-            "validated_digest": validated["digest"],
-            # carried along for the lineage of the bundles trained on these splits
-            "sources": validated.get("sources", []),
-            "feedback": validated.get("feedback"),
-        })
+        manifest = write_manifest(
+            staging,
+            {
+                "stage": "news_splits",
+                "key": key,
+                "splits": splits,
+                "fingerprint": content_key({name: info["digest"] for name, info in splits.items()}),
+                "duplicates_removed": result.duplicates_removed,
+                "conflicting_labels_removed": result.conflicting_labels_removed,
+                "empty_titles_removed": result.empty_titles_removed,
+                "config": settings,
+                "validated_digest": validated["digest"],
+                # carried along for the lineage of the bundles trained on these splits
+                "sources": validated.get("sources", []),
+                "feedback": validated.get("feedback"),
+            },
+        )
     return manifest
 
 
@@ -150,7 +168,9 @@ def load_split(splits: dict, name: str) -> pd.DataFrame:
 
 def check_split_leakage(splits: dict) -> dict:
     """Re-check the written split files: no normalised title may appear in two splits."""
-    frames = {name: load_split(splits, name) for name in SPLITS}  # fixed order: pairs read train&val, train&test, val&test
+    frames = {
+        name: load_split(splits, name) for name in SPLITS
+    }  # fixed order: pairs read train&val, train&test, val&test
     leaks = leaked_titles(frames)
     return {
         "passed": not any(leaks.values()),
@@ -188,19 +208,22 @@ def tokenize_news_splits(splits: dict, model_config: ModelConfig) -> dict:
                 "max_tokens": int(lengths.max()) if len(split) else 0,
                 "truncated_share": round(float(np.mean(lengths >= model_config.max_length)), 4) if len(split) else 0.0,
             }
-        manifest = write_manifest(staging, {
-            "stage": "tokenized_news",
-            "key": key,
-            "fingerprint": key,
-            "splits": parts,
-            "encoder": model_config.encoder,
-            "encoder_label": encoder_label(model_config.encoder),
-            "encoder_path": resolve_encoder(model_config.encoder),
-            "max_length": model_config.max_length,
-            "tokenizer_digest": digest,
-            "vocab_size": int(tokenizer.vocab_size),
-            "splits_fingerprint": splits["fingerprint"],
-        })
+        manifest = write_manifest(
+            staging,
+            {
+                "stage": "tokenized_news",
+                "key": key,
+                "fingerprint": key,
+                "splits": parts,
+                "encoder": model_config.encoder,
+                "encoder_label": encoder_label(model_config.encoder),
+                "encoder_path": resolve_encoder(model_config.encoder),
+                "max_length": model_config.max_length,
+                "tokenizer_digest": digest,
+                "vocab_size": int(tokenizer.vocab_size),
+                "splits_fingerprint": splits["fingerprint"],
+            },
+        )
     return manifest
 
 

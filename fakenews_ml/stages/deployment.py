@@ -115,7 +115,9 @@ def score_on_split(bundle_path: Path | str, test, test_digest: str) -> dict:
         predictor = Predictor.from_path(path, "fp32")
         metrics = evaluate_predictor(predictor, test(), staging / "plots")
         metrics["plots"] = {name: str(target / "plots" / Path(p).name) for name, p in metrics.get("plots", {}).items()}
-        return write_manifest(staging, {"path": str(path), "version": meta["version"], "test_digest": test_digest, "metrics": metrics})
+        return write_manifest(
+            staging, {"path": str(path), "version": meta["version"], "test_digest": test_digest, "metrics": metrics}
+        )
 
 
 def evaluate_challenger(trained: dict, splits: dict, gate: GateConfig, champion: Path | None = None) -> dict:
@@ -160,12 +162,20 @@ def promote_challenger(evaluation: dict, quantized: dict, note: str = "") -> dic
     if not gate["passed"]:
         raise PromotionRefused(f"champion/challenger gate failed: {gate['reason']}")
     if not quantized["passed"]:
-        raise PromotionRefused(f"no quantized variant is within its parity bounds (failed: {quantized['failed_variants']})")
+        raise PromotionRefused(
+            f"no quantized variant is within its parity bounds (failed: {quantized['failed_variants']})"
+        )
     current = champion_path()
     outcome = {"gate": gate, "serving_path": quantized["serving_path"], "serving_variant": quantized["recommended"]}
     if current is not None and current == challenger:
-        return {**outcome, "champion_path": str(challenger), "version": evaluation["challenger"]["version"],
-                "previous_path": None, "promoted": False, "reason": "already the champion"}
+        return {
+            **outcome,
+            "champion_path": str(challenger),
+            "version": evaluation["challenger"]["version"],
+            "previous_path": None,
+            "promoted": False,
+            "reason": "already the champion",
+        }
     compared_with = Path(evaluation["champion"]["path"]).resolve() if evaluation["champion"] else None
     if current != compared_with:
         raise PromotionRefused(
@@ -174,5 +184,11 @@ def promote_challenger(evaluation: dict, quantized: dict, note: str = "") -> dic
         )
     reason = gate["reason"] + (f"; {note}" if note else "")
     promote(challenger, reason=reason)
-    return {**outcome, "champion_path": str(challenger), "version": evaluation["challenger"]["version"],
-            "previous_path": str(current) if current else None, "promoted": True, "reason": reason}
+    return {
+        **outcome,
+        "champion_path": str(challenger),
+        "version": evaluation["challenger"]["version"],
+        "previous_path": str(current) if current else None,
+        "promoted": True,
+        "reason": reason,
+    }

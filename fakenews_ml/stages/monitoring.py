@@ -46,8 +46,10 @@ def observe_prediction_log(log: PredictionLog) -> dict:
 
     stats = log.stats()
     last = stats["last_prediction_at"]
-    version = (f"{stats['predictions']}-{stats['max_id']}-{int(last.timestamp()) if last else 0}"
-               f"-fb{stats['feedback']}-{stats['feedback_max_id']}")
+    version = (
+        f"{stats['predictions']}-{stats['max_id']}-{int(last.timestamp()) if last else 0}"
+        f"-fb{stats['feedback']}-{stats['feedback_max_id']}"
+    )
     return {
         **stats,
         "first_prediction_at": _iso(stats["first_prediction_at"]),
@@ -67,12 +69,22 @@ def _day_bounds(day: str) -> tuple[date, date]:
 
 def _traffic_summary(frame: pd.DataFrame) -> dict:
     if frame.empty:
-        return {"fake_rate": None, "mean_confidence": None, "mean_prob_fake": None, "by_model_version": {}, "by_origin": {},
-                "first_at": None, "last_at": None}
+        return {
+            "fake_rate": None,
+            "mean_confidence": None,
+            "mean_prob_fake": None,
+            "by_model_version": {},
+            "by_origin": {},
+            "first_at": None,
+            "last_at": None,
+        }
     confidence = frame["prob_fake"].where(frame["prob_fake"] >= 0.5, 1.0 - frame["prob_fake"])
     by_version = {
-        str(version): {"rows": len(part), "fake_rate": round(float(part["label"].mean()), 4),
-                       "mean_confidence": round(float(confidence[part.index].mean()), 4)}
+        str(version): {
+            "rows": len(part),
+            "fake_rate": round(float(part["label"].mean()), 4),
+            "mean_confidence": round(float(confidence[part.index].mean()), 4),
+        }
         for version, part in frame.groupby("model_version")
     }
     return {
@@ -99,15 +111,18 @@ def snapshot_daily_predictions(log: PredictionLog, day: str) -> dict:
         return existing
     with staged_artifact(target) as staging:
         save_frame(frame, staging / PREDICTIONS_FILE)
-        return write_manifest(staging, {
-            "stage": "daily_predictions",
-            "key": key,
-            "day": day,
-            "path": str(target / PREDICTIONS_FILE),
-            "rows": len(frame),
-            "digest": digest,
-            **_traffic_summary(frame),
-        })
+        return write_manifest(
+            staging,
+            {
+                "stage": "daily_predictions",
+                "key": key,
+                "day": day,
+                "path": str(target / PREDICTIONS_FILE),
+                "rows": len(frame),
+                "digest": digest,
+                **_traffic_summary(frame),
+            },
+        )
 
 
 # ----- drift --------------------------------------------------------------------------------------------
@@ -129,7 +144,10 @@ def drift_plot(summary: dict, path: Path | str, title: str = "") -> Path:
     matplotlib.use("Agg")  # no display on servers
     import matplotlib.pyplot as plt
 
-    rows = [(name, _relative_score(f["stattest"], f["score"], f["threshold"]), f["drifted"]) for name, f in summary["features"].items()]
+    rows = [
+        (name, _relative_score(f["stattest"], f["score"], f["threshold"]), f["drifted"])
+        for name, f in summary["features"].items()
+    ]
     emb = summary["embedding_drift"]
     rows.append(("embeddings", _relative_score("embedding", emb["score"], emb["threshold"]), emb["drifted"]))
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(rows) + 1.2), dpi=80)
@@ -187,19 +205,31 @@ def report_drift(daily: dict, profile: dict, config: DriftConfig, out_dir: Path 
         "config": config.model_dump(),
     }
     if rows < config.min_current_rows:
-        return {**outcome, "status": INSUFFICIENT, "drifted": False,
-                "reason": f"insufficient data: {rows} usable prediction(s) on {day}, at least {config.min_current_rows} "
-                          "needed for a drift test (DriftConfig.min_current_rows); no report written"}
+        return {
+            **outcome,
+            "status": INSUFFICIENT,
+            "drifted": False,
+            "reason": f"insufficient data: {rows} usable prediction(s) on {day}, at least {config.min_current_rows} "
+            "needed for a drift test (DriftConfig.min_current_rows); no report written",
+        }
     out_dir = Path(out_dir) if out_dir is not None else report_dir(day)
     predictor = Predictor.from_path(profile["model"]["path"], "fp32")  # the profile's own model (variant folder)
     reference = load_profile(profile["path"])
     current = window_features(frame, predictor)
     result = compute_drift(reference, current, config, out_dir)
     summary = result.to_metadata()
-    plot = drift_plot(summary, out_dir / DRIFT_PLOT, title=f"{day}: drift share {summary['drift_share']:.2f}"
-                      + (" (DRIFT)" if result.drifted else ""))
-    return {**outcome, **summary, "status": "drifted" if result.drifted else "ok", "plot_path": str(plot),
-            "report_dir": str(out_dir)}
+    plot = drift_plot(
+        summary,
+        out_dir / DRIFT_PLOT,
+        title=f"{day}: drift share {summary['drift_share']:.2f}" + (" (DRIFT)" if result.drifted else ""),
+    )
+    return {
+        **outcome,
+        **summary,
+        "status": "drifted" if result.drifted else "ok",
+        "plot_path": str(plot),
+        "report_dir": str(out_dir),
+    }
 
 
 # ----- feedback labels ----------------------------------------------------------------------------------
@@ -214,10 +244,15 @@ def snapshot_feedback(log: PredictionLog) -> dict:
     frame = log.feedback_frame()
     key = content_key("feedback_labels", frame_digest(frame))
     by_source = {str(name): int(n) for name, n in frame["source"].value_counts().items()}
-    return store_frame("feedback_labels", key, frame, {
-        "validation_config": feedback_validation_config().model_dump(),
-        "rows_by_source": by_source,
-    })
+    return store_frame(
+        "feedback_labels",
+        key,
+        frame,
+        {
+            "validation_config": feedback_validation_config().model_dump(),
+            "rows_by_source": by_source,
+        },
+    )
 
 
 def run_feedback_suite(feedback: dict) -> ValidationReport:

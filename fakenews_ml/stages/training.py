@@ -29,7 +29,9 @@ SANITY_ROWS = 64
 
 def model_config_for(tokenized: dict, pooling: str = "mean", dropout: float = 0.1) -> ModelConfig:
     """The model configuration that matches the tokens: same encoder, same token budget."""
-    return ModelConfig(encoder=tokenized["encoder"], max_length=tokenized["max_length"], pooling=pooling, dropout=dropout)
+    return ModelConfig(
+        encoder=tokenized["encoder"], max_length=tokenized["max_length"], pooling=pooling, dropout=dropout
+    )
 
 
 def training_key(tokenized: dict, model_config: ModelConfig, train_config: TrainConfig, code_version: str) -> str:
@@ -57,7 +59,9 @@ def bundle_manifest(bundle_path: Path | str) -> dict:
         "model_config": meta["model_config"],
         "train_config": meta.get("train_config", {}),
         "metrics": {"val": metrics.get("val", {}), "test": metrics.get("test", {})},
-        "training": {k: training.get(k) for k in ("precision", "device", "steps", "fit_seconds", "samples_per_second", "history")},
+        "training": {
+            k: training.get(k) for k in ("precision", "device", "steps", "fit_seconds", "samples_per_second", "history")
+        },
         "plots": {p.stem: str(p) for p in sorted((path / "plots").glob("*.png"))},
         "code_version": lineage.get("code_version"),
         "wandb_run": read_json(path, "wandb_run"),  # written after training when W&B was on
@@ -103,7 +107,9 @@ def train_or_reuse(
     lineage = {
         "cache_key": key,
         "tokenized": {k: tokenized[k] for k in ("fingerprint", "encoder_label", "max_length", "tokenizer_digest")},
-        "splits": {name: {k: info[k] for k in ("rows", "fingerprint", "digest")} for name, info in splits["splits"].items()},
+        "splits": {
+            name: {k: info[k] for k in ("rows", "fingerprint", "digest")} for name, info in splits["splits"].items()
+        },
         "sources": splits.get("sources", []),
         "feedback": splits.get("feedback"),
         "parent": champion_lineage(),
@@ -129,16 +135,24 @@ def check_model_sanity(bundle_path: Path | str, probe: TokenizedSplit, rows: int
     """Finite weights, logits of shape (n, 2), probabilities in [0, 1] summing to 1, on ``probe`` rows."""
     bundle = load_bundle(bundle_path)  # also verifies the weights' checksum
     state = bundle.model.state_dict()
-    bad = {name: int((~torch.isfinite(t)).sum()) for name, t in state.items() if t.is_floating_point() and not torch.isfinite(t).all()}
+    bad = {
+        name: int((~torch.isfinite(t)).sum())
+        for name, t in state.items()
+        if t.is_floating_point() and not torch.isfinite(t).all()
+    }
     n_params = sum(t.numel() for t in state.values() if isinstance(t, torch.Tensor) and t.is_floating_point())
     subset = TokenizedSplit(
-        probe.input_ids[: probe.offsets[min(rows, len(probe))]], probe.offsets[: min(rows, len(probe)) + 1],
-        probe.labels[:rows], probe.ids[:rows],
+        probe.input_ids[: probe.offsets[min(rows, len(probe))]],
+        probe.offsets[: min(rows, len(probe)) + 1],
+        probe.labels[:rows],
+        probe.ids[:rows],
     )
-    logits = torch.cat([
-        bundle.model(batch["input_ids"], batch["attention_mask"]).float()
-        for batch in make_loader(subset, 32, bundle.tokenizer.pad_token_id, shuffle=False)
-    ])
+    logits = torch.cat(
+        [
+            bundle.model(batch["input_ids"], batch["attention_mask"]).float()
+            for batch in make_loader(subset, 32, bundle.tokenizer.pad_token_id, shuffle=False)
+        ]
+    )
     probs = torch.softmax(logits, dim=-1).numpy()
     shape_ok = tuple(logits.shape) == (len(subset), 2)
     finite_out = bool(np.isfinite(logits.numpy()).all())

@@ -14,19 +14,53 @@ import pytest
 
 from .data import write_news_csv
 
-OFFLINE_ENV = {"NO_GCE_CHECK": "true", "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+OFFLINE_ENV = {
+    "NO_GCE_CHECK": "true",
+    "WANDB_MODE": "disabled",
+    "HF_HUB_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
 MAX_LENGTH = 24
 # Learns the synthetic data's keyword signal perfectly in a few seconds with the tiny encoder.
-GOOD_TRAINING = {"max_steps": 40, "epochs": 10, "batch_size": 16, "learning_rate": 3e-3, "head_learning_rate": 1.5e-2,
-                 "warmup_ratio": 0.0, "progress_bar": False}
+GOOD_TRAINING = {
+    "max_steps": 40,
+    "epochs": 10,
+    "batch_size": 16,
+    "learning_rate": 3e-3,
+    "head_learning_rate": 1.5e-2,
+    "warmup_ratio": 0.0,
+    "progress_bar": False,
+}
 # Learns nothing: a challenger that must lose against the champion. Transformer only: the TF-IDF half of the
 # default blend would learn the synthetic keywords without a single gradient step.
-WORSE_TRAINING = {**GOOD_TRAINING, "max_steps": 2, "learning_rate": 1e-9, "head_learning_rate": 1e-9, "lexical_blend": False}
+WORSE_TRAINING = {
+    **GOOD_TRAINING,
+    "max_steps": 2,
+    "learning_rate": 1e-9,
+    "head_learning_rate": 1e-9,
+    "lexical_blend": False,
+}
 # The training graph (what full_pipeline and retrain materialize) and its blocking checks.
-CHECKS = ("news_quality_suite", "splits_do_not_leak", "model_is_sane", "quantization_parity", "challenger_not_worse",
-          "feedback_quality_suite")
-ASSET_NAMES = ("raw_news", "feedback_labels", "validated_news", "news_splits", "tokenized_news", "trained_model",
-               "model_evaluation", "quantized_model", "production_model", "reference_profile")
+CHECKS = (
+    "news_quality_suite",
+    "splits_do_not_leak",
+    "model_is_sane",
+    "quantization_parity",
+    "challenger_not_worse",
+    "feedback_quality_suite",
+)
+ASSET_NAMES = (
+    "raw_news",
+    "feedback_labels",
+    "validated_news",
+    "news_splits",
+    "tokenized_news",
+    "trained_model",
+    "model_evaluation",
+    "quantized_model",
+    "production_model",
+    "reference_profile",
+)
 # The monitoring side: the observed prediction log and the daily-partitioned drift report with its check.
 MONITORING_NAMES = ("prediction_log", "daily_predictions", "drift_report")
 MONITORING_CHECKS = ("drift_within_thresholds",)
@@ -75,7 +109,9 @@ class Run:
             elif event.event_type_value == "ASSET_CHECK_EVALUATION":
                 evaluation = event.event_specific_data
                 run.checks[evaluation.check_name] = evaluation.passed
-                run.check_metadata[evaluation.check_name] = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
+                run.check_metadata[evaluation.check_name] = {
+                    k: getattr(v, "value", v) for k, v in evaluation.metadata.items()
+                }
                 run.check_descriptions[evaluation.check_name] = (evaluation.severity.value, evaluation.description)
             elif event.event_type_value == "STEP_FAILURE":
                 run.failed_steps.add(event.step_key)
@@ -93,8 +129,15 @@ def fakenews_env(home: Path, sources: Path | str):
         yield
 
 
-def materialize(home: Path, sources: Path | str, config: dict, selection=None, io_dir: Path | None = None,
-                partition_key: str | None = None, instance: dg.DagsterInstance | None = None) -> Run:
+def materialize(
+    home: Path,
+    sources: Path | str,
+    config: dict,
+    selection=None,
+    io_dir: Path | None = None,
+    partition_key: str | None = None,
+    instance: dg.DagsterInstance | None = None,
+) -> Run:
     """The training graph (or ``selection``) in-process, with FAKENEWS_HOME and FAKENEWS_SOURCES set for the
     run and the resources the environment would choose (plus, optionally, manifests read from ``io_dir``)."""
     from fakenews_assets.checks import ASSET_CHECKS
@@ -106,9 +149,15 @@ def materialize(home: Path, sources: Path | str, config: dict, selection=None, i
         resources = build_resources()
         if io_dir is not None:
             resources["io_manager"] = ManifestIOManager(base_dir=str(io_dir))
-        result = dg.materialize([*ASSETS, *ASSET_CHECKS], resources=resources, run_config=config,
-                                selection=TRAINING_SELECTION if selection is None else selection,
-                                partition_key=partition_key, instance=instance, raise_on_error=False)
+        result = dg.materialize(
+            [*ASSETS, *ASSET_CHECKS],
+            resources=resources,
+            run_config=config,
+            selection=TRAINING_SELECTION if selection is None else selection,
+            partition_key=partition_key,
+            instance=instance,
+            raise_on_error=False,
+        )
     return Run.of(result)
 
 

@@ -9,8 +9,20 @@ import pandas as pd
 
 FAKE_WORDS = ["shocking", "miracle", "exposed", "bombshell", "secret", "hoax", "outrageous", "unbelievable"]
 REAL_WORDS = ["senate", "council", "minister", "budget", "court", "report", "quarterly", "official"]
-SUBJECTS = ["the president", "a local doctor", "scientists", "the governor", "celebrities", "the new vaccine",
-            "city hall", "the central bank", "farmers", "a famous actor", "the election", "oil prices"]
+SUBJECTS = [
+    "the president",
+    "a local doctor",
+    "scientists",
+    "the governor",
+    "celebrities",
+    "the new vaccine",
+    "city hall",
+    "the central bank",
+    "farmers",
+    "a famous actor",
+    "the election",
+    "oil prices",
+]
 TAILS = ["today", "this week", "after the vote", "in new york", "again", "at last", "despite protests"]
 
 
@@ -21,8 +33,13 @@ def news_frame(n: int, seed: int = 0, fake_share: float = 0.35) -> pd.DataFrame:
     titles = []
     for i, label in enumerate(labels):
         words = FAKE_WORDS if label else REAL_WORDS
-        parts = [words[rng.integers(len(words))], words[rng.integers(len(words))], SUBJECTS[rng.integers(len(SUBJECTS))],
-                 TAILS[rng.integers(len(TAILS))], f"number {seed}x{i}"]
+        parts = [
+            words[rng.integers(len(words))],
+            words[rng.integers(len(words))],
+            SUBJECTS[rng.integers(len(SUBJECTS))],
+            TAILS[rng.integers(len(TAILS))],
+            f"number {seed}x{i}",
+        ]
         titles.append(" ".join(parts).capitalize())
     return pd.DataFrame({"title": titles, "text": "", "label": labels, "source": "synthetic"})
 

@@ -35,13 +35,29 @@ from fakenews_ml.storage import upload_folder
 from .conftest import ALL_ASSET_NAMES, ASSET_NAMES, CHECKS
 
 REPO = Path(__file__).resolve().parents[2]
-GROUPS = {"raw_news": "data", "feedback_labels": "data", "validated_news": "data", "news_splits": "data",
-          "tokenized_news": "data", "trained_model": "training", "model_evaluation": "training",
-          "quantized_model": "deployment", "production_model": "deployment", "reference_profile": "deployment",
-          "prediction_log": "monitoring", "daily_predictions": "monitoring", "drift_report": "monitoring"}
-CHECKED = {"news_quality_suite": "validated_news", "splits_do_not_leak": "news_splits", "model_is_sane": "trained_model",
-           "quantization_parity": "quantized_model", "challenger_not_worse": "model_evaluation",
-           "feedback_quality_suite": "feedback_labels"}
+GROUPS = {
+    "raw_news": "data",
+    "feedback_labels": "data",
+    "validated_news": "data",
+    "news_splits": "data",
+    "tokenized_news": "data",
+    "trained_model": "training",
+    "model_evaluation": "training",
+    "quantized_model": "deployment",
+    "production_model": "deployment",
+    "reference_profile": "deployment",
+    "prediction_log": "monitoring",
+    "daily_predictions": "monitoring",
+    "drift_report": "monitoring",
+}
+CHECKED = {
+    "news_quality_suite": "validated_news",
+    "splits_do_not_leak": "news_splits",
+    "model_is_sane": "trained_model",
+    "quantization_parity": "quantized_model",
+    "challenger_not_worse": "model_evaluation",
+    "feedback_quality_suite": "feedback_labels",
+}
 SOURCES = {"prediction_log"}  # observed, not materialized: no code version or owners
 
 
@@ -66,7 +82,9 @@ def test_definitions_load_and_validate(defs):
         assert node.kinds, name
         assert node.code_version, name
     assert graph.get(dg.AssetKey("trained_model")).pools == {"gpu"}
-    upstream = {name: {k.to_user_string() for k in graph.get(dg.AssetKey(name)).parent_keys} for name in ALL_ASSET_NAMES}
+    upstream = {
+        name: {k.to_user_string() for k in graph.get(dg.AssetKey(name)).parent_keys} for name in ALL_ASSET_NAMES
+    }
     assert upstream["validated_news"] == {"raw_news", "feedback_labels"}  # feedback lineage
     assert upstream["feedback_labels"] == {"prediction_log"}
     assert upstream["daily_predictions"] == {"prediction_log"}
@@ -85,10 +103,13 @@ def test_every_gate_is_a_blocking_check_on_its_asset(defs):
         assert spec.asset_key.to_user_string() == CHECKED[name]
         assert spec.description
     # nothing is downstream of drift_report: its check informs the drift sensor instead of blocking
-    assert not drift.blocking and drift.asset_key.to_user_string() == "drift_report" and drift.partitions_def is not None
+    assert (
+        not drift.blocking and drift.asset_key.to_user_string() == "drift_report" and drift.partitions_def is not None
+    )
     graph = defs.resolve_asset_graph()
     assert {(k.name, k.asset_key.to_user_string()) for k in graph.asset_check_keys} == set(CHECKED.items()) | {
-        ("drift_within_thresholds", "drift_report")}
+        ("drift_within_thresholds", "drift_report")
+    }
 
 
 def _config_fields(defs, asset: str) -> dict:
@@ -214,8 +235,19 @@ def test_dagster_cli_validates_the_code_location(tmp_path):
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("dagster")), "definitions", "validate", "-m", "fakenews_assets.definitions"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240, check=False,
+        [
+            str(Path(sys.executable).with_name("dagster")),
+            "definitions",
+            "validate",
+            "-m",
+            "fakenews_assets.definitions",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Validation successful" in result.stdout + result.stderr

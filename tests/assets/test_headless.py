@@ -55,21 +55,34 @@ def test_headless_materialize_twice_on_a_real_sample(tmp_path, datasets_dir, tin
     sources.parent.mkdir()
     sample.to_csv(sources, index=False)
     config = tmp_path / "run_config.json"
-    config.write_text(json.dumps({
-        "ops": {
-            "tokenized_news": {"config": {"encoder": str(tiny_encoder_dir), "max_length": 32}},
-            "trained_model": {"config": {**GOOD_TRAINING, "max_steps": 8}},
-            "reference_profile": {"config": {"sample_size": 50}},
-            # one headline of a 60-row test split is 1.7%: the default bounds are meant for the full data
-            "quantized_model": {"config": {"max_accuracy_drop": 0.1, "min_agreement": 0.8}},
-        },
-        "resources": {"compute": {"config": {"accelerator": "cpu", "precision": "32-true"}}},
-    }))
+    config.write_text(
+        json.dumps(
+            {
+                "ops": {
+                    "tokenized_news": {"config": {"encoder": str(tiny_encoder_dir), "max_length": 32}},
+                    "trained_model": {"config": {**GOOD_TRAINING, "max_steps": 8}},
+                    "reference_profile": {"config": {"sample_size": 50}},
+                    # one headline of a 60-row test split is 1.7%: the default bounds are meant for the full data
+                    "quantized_model": {"config": {"max_accuracy_drop": 0.1, "min_agreement": 0.8}},
+                },
+                "resources": {"compute": {"config": {"accelerator": "cpu", "precision": "32-true"}}},
+            }
+        )
+    )
     home = tmp_path / "fakenews_home"
     env = _env(tmp_path, FAKENEWS_HOME=str(home), FAKENEWS_SOURCES=str(sources), WANDB_MODE="offline")
     # the training graph: everything reference_profile is made from (the daily drift reports are per partition)
-    command = [DAGSTER, "asset", "materialize", "--select", "*reference_profile", "-m", "fakenews_assets.definitions",
-               "--config", str(config)]
+    command = [
+        DAGSTER,
+        "asset",
+        "materialize",
+        "--select",
+        "*reference_profile",
+        "-m",
+        "fakenews_assets.definitions",
+        "--config",
+        str(config),
+    ]
 
     first = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     log = first.stdout + first.stderr
@@ -157,8 +170,11 @@ def test_dagster_dev_serves_the_graph_over_graphql(tmp_path, port_finder):
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [DAGSTER, "dev", "-m", "fakenews_assets.definitions", "-h", "127.0.0.1", "-p", str(port)],
-            cwd=tmp_path, env=_env(tmp_path, FAKENEWS_HOME=str(tmp_path / "fakenews_home")),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,  # its own process group, stopped below
+            cwd=tmp_path,
+            env=_env(tmp_path, FAKENEWS_HOME=str(tmp_path / "fakenews_home")),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, stopped below
         )
         try:
             data = _query_when_ready(process, port, log_path)
@@ -168,8 +184,12 @@ def test_dagster_dev_serves_the_graph_over_graphql(tmp_path, port_finder):
     assert set(nodes) == set(ALL_ASSET_NAMES)
     assert nodes["trained_model"]["groupName"] == "training"
     assert nodes["drift_report"]["groupName"] == "monitoring"
-    checks = {check["name"]: check["blocking"] for node in nodes.values() for check in node["assetChecksOrError"].get("checks", [])}
-    assert checks == {**{name: True for name in CHECKS}, **{name: False for name in MONITORING_CHECKS}}
+    checks = {
+        check["name"]: check["blocking"]
+        for node in nodes.values()
+        for check in node["assetChecksOrError"].get("checks", [])
+    }
+    assert checks == {**dict.fromkeys(CHECKS, True), **dict.fromkeys(MONITORING_CHECKS, False)}
     (repository,) = data["repositoriesOrError"]["nodes"]
     assert {"full_pipeline", "retrain", "drift_job"} <= {job["name"] for job in repository["jobs"]}
     assert {"name": "weekly_retrain", "cronSchedule": "0 3 * * 1"} in repository["schedules"]

@@ -41,9 +41,12 @@ from .data import news_frame, write_news_csv
 DATASETS = Path(os.environ.get("FAKENEWS_DATASETS") or Path(__file__).resolve().parents[3] / "shared" / "datasets")
 SAME_DAY, COVID_DAY, THIN_DAY, EMPTY_DAY = "2024-05-01", "2024-05-02", "2024-05-03", "2024-04-30"
 WINDOW = 250  # rows per day of traffic (the drift test's default minimum is 200)
-DRIFT = dg.AssetSelection.assets("daily_predictions", "drift_report") | dg.AssetSelection.checks_for_assets("drift_report")
-FEEDBACK = (dg.AssetSelection.assets("raw_news", "feedback_labels", "validated_news")
-            | dg.AssetSelection.checks_for_assets("feedback_labels", "validated_news"))
+DRIFT = dg.AssetSelection.assets("daily_predictions", "drift_report") | dg.AssetSelection.checks_for_assets(
+    "drift_report"
+)
+FEEDBACK = dg.AssetSelection.assets(
+    "raw_news", "feedback_labels", "validated_news"
+) | dg.AssetSelection.checks_for_assets("feedback_labels", "validated_news")
 
 
 def log_url(home: Path) -> str:
@@ -55,11 +58,20 @@ def serve(log: PredictionLog, predictor: Predictor, version: str, titles: list[s
     """Log ``titles`` as the API would have served them on ``day`` (one every 10 s from 08:00 UTC)."""
     predicted = predictor.predict(titles)
     start = datetime.fromisoformat(day).replace(hour=8, tzinfo=UTC)
-    return log.log_predictions([
-        {"request_id": f"{day}-{i}", "title": title, "prob_fake": float(p), "label": int(label),
-         "model_version": version, "created_at": start + timedelta(seconds=10 * i), "origin": "simulator"}
-        for i, (title, p, label) in enumerate(zip(titles, predicted["prob_fake"], predicted["label"]))
-    ])
+    return log.log_predictions(
+        [
+            {
+                "request_id": f"{day}-{i}",
+                "title": title,
+                "prob_fake": float(p),
+                "label": int(label),
+                "model_version": version,
+                "created_at": start + timedelta(seconds=10 * i),
+                "origin": "simulator",
+            }
+            for i, (title, p, label) in enumerate(zip(titles, predicted["prob_fake"], predicted["label"]))
+        ]
+    )
 
 
 @dataclass
@@ -88,9 +100,12 @@ def loop(tmp_path_factory, tiny_encoder_dir):
     # as in the headless test: one headline of a 60-row test split is 1.7%, the default parity bounds are for real sizes
     # A 600-row source leaves a 60-row val split, too small a reference, so the profile takes train rows; the
     # lexical half would memorise those 480 training titles and make train-row confidence a false yardstick.
-    config = run_config(tiny_encoder_dir, {**GOOD_TRAINING, "max_steps": 20, "lexical_blend": False},
-                        reference_profile={"sample_size": 300, "split": "train"},
-                        quantized_model={"max_accuracy_drop": 0.1, "min_agreement": 0.8})
+    config = run_config(
+        tiny_encoder_dir,
+        {**GOOD_TRAINING, "max_steps": 20, "lexical_blend": False},
+        reference_profile={"sample_size": 300, "split": "train"},
+        quantized_model={"max_accuracy_drop": 0.1, "min_agreement": 0.8},
+    )
     with dg.instance_for_test() as instance:
         first = materialize(home, sources, config, instance=instance)
         assert first.result.success, first.failed_steps
@@ -100,8 +115,10 @@ def loop(tmp_path_factory, tiny_encoder_dir):
             serve(log, predictor, production["version"], heldout[:WINDOW], SAME_DAY)
             covid_ids = serve(log, predictor, production["version"], covid["title"].tolist(), COVID_DAY)
             serve(log, predictor, production["version"], heldout[WINDOW:], THIN_DAY)
-        runs = {day: materialize(home, sources, {}, selection=DRIFT, partition_key=day, instance=instance)
-                for day in (SAME_DAY, COVID_DAY, THIN_DAY)}
+        runs = {
+            day: materialize(home, sources, {}, selection=DRIFT, partition_key=day, instance=instance)
+            for day in (SAME_DAY, COVID_DAY, THIN_DAY)
+        }
         yield Loop(home, sources, config, instance, production["champion_path"], covid, covid_ids, runs)
 
 
@@ -117,18 +134,32 @@ def test_daily_predictions_snapshot_one_day_of_the_log(loop):
     confidence = frame["prob_fake"].where(frame["prob_fake"] >= 0.5, 1 - frame["prob_fake"])
     assert meta["mean_confidence"] == pytest.approx(confidence.mean(), abs=1e-4)
     version = read_meta(loop.champion)["version"]
-    assert meta["by_model_version"] == {version: {"rows": WINDOW, "fake_rate": manifest["fake_rate"],
-                                                  "mean_confidence": manifest["mean_confidence"]}}
+    assert meta["by_model_version"] == {
+        version: {"rows": WINDOW, "fake_rate": manifest["fake_rate"], "mean_confidence": manifest["mean_confidence"]}
+    }
     assert meta["last_prediction_at"].startswith(SAME_DAY)
 
     # the same rows again: the same content-addressed snapshot and data version; an empty day is a valid snapshot
-    again = materialize(loop.home, loop.sources, {}, selection=dg.AssetSelection.assets("daily_predictions"),
-                        partition_key=SAME_DAY, instance=loop.instance)
-    empty = materialize(loop.home, loop.sources, {}, selection=dg.AssetSelection.assets("daily_predictions"),
-                        partition_key=EMPTY_DAY, instance=loop.instance)
+    again = materialize(
+        loop.home,
+        loop.sources,
+        {},
+        selection=dg.AssetSelection.assets("daily_predictions"),
+        partition_key=SAME_DAY,
+        instance=loop.instance,
+    )
+    empty = materialize(
+        loop.home,
+        loop.sources,
+        {},
+        selection=dg.AssetSelection.assets("daily_predictions"),
+        partition_key=EMPTY_DAY,
+        instance=loop.instance,
+    )
     assert again.result.success and empty.result.success
     records = loop.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("daily_predictions"), asset_partitions=[SAME_DAY]), limit=2).records
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("daily_predictions"), asset_partitions=[SAME_DAY]), limit=2
+    ).records
     assert len({r.asset_materialization.tags["dagster/data_version"] for r in records}) == 1
     assert empty.metadata["daily_predictions"]["dagster/row_count"] == 0
     assert empty.metadata["daily_predictions"]["fake_rate"] == "none"
@@ -152,7 +183,9 @@ def test_drift_report_calm_on_held_out_titles_and_drifted_on_covid_posts(loop, m
     assert meta["plot"].count("data:image/png;base64,") == 1
 
     folder = loop.home / "drift_reports" / COVID_DAY
-    assert meta["report_html"] == str(folder / "report.html") and "<html" in (folder / "report.html").read_text().lower()
+    assert (
+        meta["report_html"] == str(folder / "report.html") and "<html" in (folder / "report.html").read_text().lower()
+    )
     summary = json.loads((folder / "report.json").read_text())["summary"]
     assert summary["drifted"] is True and summary["n_current"] == WINDOW
     assert (folder / "drift_scores.png").stat().st_size > 1000
@@ -161,7 +194,9 @@ def test_drift_report_calm_on_held_out_titles_and_drifted_on_covid_posts(loop, m
     assert thin.metadata["drift_report"]["status"] == "insufficient_data"
     assert thin.checks == {"drift_within_thresholds": False}
     severity, description = thin.check_descriptions["drift_within_thresholds"]
-    assert severity == "WARN" and "insufficient data: 30 usable prediction(s) on 2024-05-03, at least 200" in description
+    assert (
+        severity == "WARN" and "insufficient data: 30 usable prediction(s) on 2024-05-03, at least 200" in description
+    )
     assert not (loop.home / "drift_reports" / THIN_DAY).exists()
 
     # the dashboard reads the same history
@@ -174,10 +209,14 @@ def test_drift_report_calm_on_held_out_titles_and_drifted_on_covid_posts(loop, m
 
 def test_prediction_log_is_observed_with_a_data_version(tmp_path):
     url = f"sqlite:///{tmp_path / 'log.sqlite'}"
-    defs = dg.Definitions(assets=[prediction_log], resources={"log_store": PredictionLogStore(url=url)},
-                          jobs=[dg.define_asset_job("observe", selection=dg.AssetSelection.assets("prediction_log"))])
+    defs = dg.Definitions(
+        assets=[prediction_log],
+        resources={"log_store": PredictionLogStore(url=url)},
+        jobs=[dg.define_asset_job("observe", selection=dg.AssetSelection.assets("prediction_log"))],
+    )
     job = defs.resolve_job_def("observe")
     with dg.instance_for_test() as instance, PredictionLog(url) as log:
+
         def observe() -> tuple[str, dict]:
             assert job.execute_in_process(instance=instance).success
             record = instance.fetch_observations(dg.AssetKey("prediction_log"), limit=1).records[0]
@@ -187,8 +226,19 @@ def test_prediction_log_is_observed_with_a_data_version(tmp_path):
         empty_version, meta = observe()
         assert meta["rows"] == 0 and meta["last_prediction_at"] == "none yet"
         at = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
-        ids = log.log_predictions([{"request_id": "r", "title": "Senate passes the budget", "prob_fake": 0.1, "label": 0,
-                                    "model_version": "v1", "created_at": at}] * 2)
+        ids = log.log_predictions(
+            [
+                {
+                    "request_id": "r",
+                    "title": "Senate passes the budget",
+                    "prob_fake": 0.1,
+                    "label": 0,
+                    "model_version": "v1",
+                    "created_at": at,
+                }
+            ]
+            * 2
+        )
         version, meta = observe()
         assert version != empty_version and version.startswith("2-2-")
         assert meta["rows"] == 2 and meta["max_id"] == 2 and meta["last_prediction_at"] == "2024-05-01T09:30:00+00:00"
@@ -212,12 +262,26 @@ def test_feedback_labels_are_validated_and_merged_into_the_training_data(tmp_pat
     assert no_feedback["rows"] == 200 and no_feedback["feedback"]["rows"] == 0
 
     with PredictionLog(log_url(home)) as log:
-        ids = log.log_predictions([{"request_id": "q1", "title": "Covid vaccine causes magnetism, doctors say",
-                                    "prob_fake": 0.3, "label": 0, "model_version": "v1"}])
+        ids = log.log_predictions(
+            [
+                {
+                    "request_id": "q1",
+                    "title": "Covid vaccine causes magnetism, doctors say",
+                    "prob_fake": 0.3,
+                    "label": 0,
+                    "model_version": "v1",
+                }
+            ]
+        )
         log.add_feedback([{"prediction_id": ids[0], "label": 1}], source="dashboard")
         relabelled = raw_titles["title"].iloc[0]  # a training headline people corrected
-        log.add_feedback([{"title": f"{relabelled}!", "label": 1 - int(raw_titles["label"].iloc[0])},
-                          {"title": "Hospitals report record covid admissions this week", "label": 0}], source="import:labels.csv")
+        log.add_feedback(
+            [
+                {"title": f"{relabelled}!", "label": 1 - int(raw_titles["label"].iloc[0])},
+                {"title": "Hospitals report record covid admissions this week", "label": 0},
+            ],
+            source="import:labels.csv",
+        )
 
     after = materialize(home, sources, {}, selection=FEEDBACK)
     assert after.result.success and all(after.checks.values())
@@ -229,8 +293,11 @@ def test_feedback_labels_are_validated_and_merged_into_the_training_data(tmp_pat
     frame = pd.read_parquet(merged["path"])
     assert len(frame) == 200 - 1 + 3 and merged["key"] != no_feedback["key"]
     feedback_rows = frame[frame["source"].str.startswith("feedback")]
-    assert set(feedback_rows["title"]) == {"Covid vaccine causes magnetism, doctors say", f"{relabelled}!",
-                                           "Hospitals report record covid admissions this week"}
+    assert set(feedback_rows["title"]) == {
+        "Covid vaccine causes magnetism, doctors say",
+        f"{relabelled}!",
+        "Hospitals report record covid admissions this week",
+    }
     assert relabelled not in set(frame["title"])  # the corrected row replaced the original
     assert after.check_metadata["news_quality_suite"]["rows"] == 202  # the full suite judged the merged frame
 
@@ -239,8 +306,9 @@ def test_feedback_labels_are_validated_and_merged_into_the_training_data(tmp_pat
         lineage = materialize(home, sources, {}, selection=FEEDBACK, instance=instance)
         assert lineage.result.success
         tags = instance.get_latest_materialization_event(dg.AssetKey("validated_news")).asset_materialization.tags
-        feedback_version = instance.get_latest_materialization_event(dg.AssetKey("feedback_labels")).asset_materialization.tags[
-            "dagster/data_version"]
+        feedback_version = instance.get_latest_materialization_event(
+            dg.AssetKey("feedback_labels")
+        ).asset_materialization.tags["dagster/data_version"]
         assert tags["dagster/input_data_version/feedback_labels"] == feedback_version
 
     # invalid feedback blocks with the suite's message, and nothing downstream is built from it
@@ -269,12 +337,16 @@ def test_the_loop_drift_sensor_retrain_with_feedback_and_the_gate(loop):
     assert not drift_sensor(dg.build_sensor_context(instance=instance, cursor=tick.cursor)).run_requests
 
     with PredictionLog(log_url(home)) as log:  # people label the COVID posts they were served
-        log.add_feedback([{"prediction_id": pid, "label": int(label)} for pid, label in zip(loop.covid_ids, loop.covid["label"])],
-                         source="dashboard")
+        log.add_feedback(
+            [{"prediction_id": pid, "label": int(label)} for pid, label in zip(loop.covid_ids, loop.covid["label"])],
+            source="dashboard",
+        )
 
     with fakenews_env(home, loop.sources):
         job = build_definitions().resolve_job_def("retrain")
-        run = Run.of(job.execute_in_process(run_config=loop.config, instance=instance, tags=request.tags, raise_on_error=False))
+        run = Run.of(
+            job.execute_in_process(run_config=loop.config, instance=instance, tags=request.tags, raise_on_error=False)
+        )
 
     manifests = read_manifests(home)
     feedback = manifests["feedback_labels"]

@@ -35,14 +35,21 @@ from .conftest import (
 )
 from .data import news_frame, write_news_csv
 
-DOWNSTREAM_OF_VALIDATED = {"news_splits", "tokenized_news", "trained_model", "model_evaluation", "quantized_model",
-                           "production_model", "reference_profile"}
+DOWNSTREAM_OF_VALIDATED = {
+    "news_splits",
+    "tokenized_news",
+    "trained_model",
+    "model_evaluation",
+    "quantized_model",
+    "production_model",
+    "reference_profile",
+}
 
 
 def test_first_run_materializes_every_asset_and_promotes(promoted_home):
     run, home = promoted_home.run, promoted_home.home
     assert run.materialized == set(ASSET_NAMES)
-    assert run.checks == {name: True for name in CHECKS}
+    assert run.checks == dict.fromkeys(CHECKS, True)
     manifests = promoted_home.manifests
     assert set(manifests) == set(ASSET_NAMES)
 
@@ -56,12 +63,17 @@ def test_first_run_materializes_every_asset_and_promotes(promoted_home):
     assert sum(len(f) for f in frames.values()) == 300
     assert not set(frames["train"]["id"]) & set(frames["test"]["id"])
     tokenized = manifests["tokenized_news"]
-    assert all(Path(info["path"]).suffix == ".npz" and info["rows"] == splits[name]["rows"] for name, info in tokenized["splits"].items())
+    assert all(
+        Path(info["path"]).suffix == ".npz" and info["rows"] == splits[name]["rows"]
+        for name, info in tokenized["splits"].items()
+    )
 
     trained = manifests["trained_model"]
     bundle = Path(trained["bundle_path"])
     assert bundle == home / "models" / trained["cache_key"]
-    assert {"model.safetensors", "bundle.json", "lineage.json", "metrics.json", "heldout_test.csv"} <= {p.name for p in bundle.iterdir()}
+    assert {"model.safetensors", "bundle.json", "lineage.json", "metrics.json", "heldout_test.csv"} <= {
+        p.name for p in bundle.iterdir()
+    }
     lineage = json.loads((bundle / "lineage.json").read_text())
     assert lineage["cache_key"] == trained["cache_key"]
     assert lineage["sources"] == raw["sources"]  # the data it learned from, with checksums
@@ -192,8 +204,13 @@ def test_leaking_splits_stop_tokenization(promoted_home, tmp_path):
         splits["splits"][name]["path"] = str(tmp_path / f"{name}.parquet")
     io_dir = stage_manifests(tmp_path / "io", {"news_splits": splits})
 
-    run = materialize(tmp_path / "home", promoted_home.sources, only_ops(promoted_home.config, "tokenized_news"), io_dir=io_dir,
-                      selection=dg.AssetSelection.checks_for_assets("news_splits") | dg.AssetSelection.assets("tokenized_news"))
+    run = materialize(
+        tmp_path / "home",
+        promoted_home.sources,
+        only_ops(promoted_home.config, "tokenized_news"),
+        io_dir=io_dir,
+        selection=dg.AssetSelection.checks_for_assets("news_splits") | dg.AssetSelection.assets("tokenized_news"),
+    )
 
     assert run.checks == {"splits_do_not_leak": False}
     assert run.check_metadata["splits_do_not_leak"]["shared_titles"]["train&test"] == 3
@@ -218,14 +235,23 @@ def test_model_with_nan_weights_stops_evaluation_and_quantization(promoted_home,
     manifests = promoted_home.manifests
     bundle = copy_bundle(Path(manifests["trained_model"]["bundle_path"]), tmp_path / "models" / "diverged")
     _rewrite_weights(bundle, lambda t: t["head.weight"].fill_(float("nan")))
-    io_dir = stage_manifests(tmp_path / "io", {
-        "trained_model": bundle_manifest(bundle), "tokenized_news": manifests["tokenized_news"],
-        "news_splits": manifests["news_splits"],
-    })
+    io_dir = stage_manifests(
+        tmp_path / "io",
+        {
+            "trained_model": bundle_manifest(bundle),
+            "tokenized_news": manifests["tokenized_news"],
+            "news_splits": manifests["news_splits"],
+        },
+    )
 
-    run = materialize(tmp_path / "home", promoted_home.sources, only_ops(promoted_home.config), io_dir=io_dir,
-                      selection=dg.AssetSelection.checks_for_assets("trained_model")
-                      | dg.AssetSelection.assets("model_evaluation", "quantized_model"))
+    run = materialize(
+        tmp_path / "home",
+        promoted_home.sources,
+        only_ops(promoted_home.config),
+        io_dir=io_dir,
+        selection=dg.AssetSelection.checks_for_assets("trained_model")
+        | dg.AssetSelection.assets("model_evaluation", "quantized_model"),
+    )
 
     assert run.checks == {"model_is_sane": False}
     assert run.check_metadata["model_is_sane"]["nonfinite_values"] == 64  # head.weight: 2 x 32
@@ -245,15 +271,28 @@ def test_model_that_quantizes_badly_is_not_promoted(promoted_home, tmp_path):
     # transformer only: the blend's TF-IDF half would carry the served output past the broken transformer
     _rewrite_weights(bundle, add_outlier, transformer_only=True)
     trained = bundle_manifest(bundle)
-    evaluation = {**manifests["model_evaluation"], "challenger": {**manifests["model_evaluation"]["challenger"], "path": str(bundle)}}
-    io_dir = stage_manifests(tmp_path / "io", {
-        "trained_model": trained, "tokenized_news": manifests["tokenized_news"], "news_splits": manifests["news_splits"],
-        "model_evaluation": evaluation,
-    })
+    evaluation = {
+        **manifests["model_evaluation"],
+        "challenger": {**manifests["model_evaluation"]["challenger"], "path": str(bundle)},
+    }
+    io_dir = stage_manifests(
+        tmp_path / "io",
+        {
+            "trained_model": trained,
+            "tokenized_news": manifests["tokenized_news"],
+            "news_splits": manifests["news_splits"],
+            "model_evaluation": evaluation,
+        },
+    )
 
-    run = materialize(tmp_path / "home", promoted_home.sources, only_ops(promoted_home.config), io_dir=io_dir,
-                      selection=dg.AssetSelection.assets("quantized_model", "production_model")
-                      | dg.AssetSelection.checks_for_assets("quantized_model"))
+    run = materialize(
+        tmp_path / "home",
+        promoted_home.sources,
+        only_ops(promoted_home.config),
+        io_dir=io_dir,
+        selection=dg.AssetSelection.assets("quantized_model", "production_model")
+        | dg.AssetSelection.checks_for_assets("quantized_model"),
+    )
 
     assert run.materialized == {"quantized_model"}
     assert run.checks == {"quantization_parity": False}
@@ -269,14 +308,21 @@ def test_new_data_flows_through_and_old_artifacts_stay(promoted_home, tmp_path):
     (which other materializations' manifests name) are left intact."""
     manifests = promoted_home.manifests
     other = write_news_csv(tmp_path / "other.csv", n=120, seed=3)
-    run = materialize(promoted_home.home, other, only_ops(promoted_home.config),
-                      selection=dg.AssetSelection.assets("raw_news", "validated_news", "news_splits")
-                      | dg.AssetSelection.checks_for_assets("validated_news", "news_splits"))
+    run = materialize(
+        promoted_home.home,
+        other,
+        only_ops(promoted_home.config),
+        selection=dg.AssetSelection.assets("raw_news", "validated_news", "news_splits")
+        | dg.AssetSelection.checks_for_assets("validated_news", "news_splits"),
+    )
     assert run.result.success and run.materialized == {"raw_news", "validated_news", "news_splits"}
     new = read_manifests(promoted_home.home)
     assert new["raw_news"]["data_version"] != manifests["raw_news"]["data_version"]
     assert new["news_splits"]["key"] != manifests["news_splits"]["key"]
-    assert Path(manifests["raw_news"]["path"]).is_file() and Path(manifests["news_splits"]["splits"]["test"]["path"]).is_file()
+    assert (
+        Path(manifests["raw_news"]["path"]).is_file()
+        and Path(manifests["news_splits"]["splits"]["test"]["path"]).is_file()
+    )
 
 
 def test_parity_warns_but_does_not_block_while_one_variant_is_within_bounds(promoted_home):

@@ -36,15 +36,32 @@ class Verdict(dg.Config):
 def _manifest(day: str, drifted: bool, rows: int) -> dict:
     """What ``stages.monitoring.report_drift`` returns, reduced to what the check reads."""
     if rows < 200:
-        return {"partition": day, "status": "insufficient_data", "drifted": False, "rows": rows,
-                "reason": f"insufficient data: {rows} usable prediction(s) on {day}, at least 200 needed"}
-    features = {"title": {"stattest": "abs_text_content_drift", "score": 0.9 if drifted else 0.5, "threshold": 0.6,
-                          "drifted": drifted}}
+        return {
+            "partition": day,
+            "status": "insufficient_data",
+            "drifted": False,
+            "rows": rows,
+            "reason": f"insufficient data: {rows} usable prediction(s) on {day}, at least 200 needed",
+        }
+    features = {
+        "title": {
+            "stattest": "abs_text_content_drift",
+            "score": 0.9 if drifted else 0.5,
+            "threshold": 0.6,
+            "drifted": drifted,
+        }
+    }
     return {
-        "partition": day, "status": "drifted" if drifted else "ok", "drifted": drifted, "rows": rows,
-        "drift_share": 0.8 if drifted else 0.0, "drift_share_threshold": 0.5, "features": features,
+        "partition": day,
+        "status": "drifted" if drifted else "ok",
+        "drifted": drifted,
+        "rows": rows,
+        "drift_share": 0.8 if drifted else 0.0,
+        "drift_share_threshold": 0.5,
+        "features": features,
         "embedding_drift": {"score": 0.95 if drifted else 0.5, "threshold": 0.6, "drifted": drifted},
-        "reasons": ["drift share 0.80 >= 0.50 (title)"] if drifted else [], "n_current": rows,
+        "reasons": ["drift share 0.80 >= 0.50 (title)"] if drifted else [],
+        "n_current": rows,
     }
 
 
@@ -61,7 +78,9 @@ def drift_instance(tmp_path):
 
 def _report(instance, tmp_path, day: str, drifted: bool = False, rows: int = 500) -> None:
     result = dg.materialize(
-        [stand_in_drift_report, drift_within_thresholds], instance=instance, partition_key=day,
+        [stand_in_drift_report, drift_within_thresholds],
+        instance=instance,
+        partition_key=day,
         resources={"io_manager": ManifestIOManager(base_dir=str(tmp_path / "manifests"))},
         run_config={"ops": {"drift_report": {"config": {"drifted": drifted, "rows": rows}}}},
     )
@@ -128,7 +147,9 @@ def test_drift_sensor_requests_one_retrain_per_drifted_day_with_a_cooldown(drift
 
 def test_cooldown_comes_from_the_environment_and_thin_days_never_retrain(drift_instance, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKENEWS_RETRAIN_COOLDOWN_HOURS", "0.5")
-    recent = DriftCursor(last_request_at=time.time() - 3600, last_request_partition="2024-04-01", handled=["2024-04-01"])
+    recent = DriftCursor(
+        last_request_at=time.time() - 3600, last_request_partition="2024-04-01", handled=["2024-04-01"]
+    )
 
     _report(drift_instance, tmp_path, "2024-05-04", rows=40)  # too little traffic: a WARN, not drift
     result = _tick(drift_instance, recent.dumps())
@@ -167,11 +188,19 @@ def test_drift_plan_waits_for_a_check_still_running():
 
 
 def _log_rows(log: PredictionLog, n: int, created_at=None) -> None:
-    log.log_predictions([
-        {"request_id": f"r{i}", "title": f"Headline number {i} about the senate", "prob_fake": 0.2, "label": 0,
-         "model_version": "v1", "created_at": created_at}
-        for i in range(n)
-    ])
+    log.log_predictions(
+        [
+            {
+                "request_id": f"r{i}",
+                "title": f"Headline number {i} about the senate",
+                "prob_fake": 0.2,
+                "label": 0,
+                "model_version": "v1",
+                "created_at": created_at,
+            }
+            for i in range(n)
+        ]
+    )
 
 
 def test_volume_sensor_requests_a_drift_report_every_n_predictions(tmp_path, monkeypatch):
@@ -182,8 +211,11 @@ def test_volume_sensor_requests_a_drift_report_every_n_predictions(tmp_path, mon
     assert prediction_volume_sensor.job_name == "drift_job"
 
     with dg.instance_for_test() as instance, PredictionLog(url) as log:
+
         def tick(cursor):
-            return prediction_volume_sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources))
+            return prediction_volume_sensor(
+                dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+            )
 
         _log_rows(log, 3)
         first = tick(None)
@@ -210,7 +242,9 @@ def test_volume_sensor_requests_a_drift_report_every_n_predictions(tmp_path, mon
         _log_rows(log, 4, created_at=datetime(2024, 5, 1, 12, tzinfo=UTC))
         _log_rows(log, 2, created_at=datetime(2023, 6, 1, 12, tzinfo=UTC))
         replay = tick(due.cursor)
-        assert [(r.partition_key, r.run_key) for r in replay.run_requests] == [("2024-05-01", "drift-2024-05-01-upto-12")]
+        assert [(r.partition_key, r.run_key) for r in replay.run_requests] == [
+            ("2024-05-01", "drift-2024-05-01-upto-12")
+        ]
         assert json.loads(replay.cursor)["last_id"] == 12
 
 
@@ -219,8 +253,11 @@ def test_daily_schedule_reports_on_yesterday():
     assert daily_drift_schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     repository = build_definitions({}).get_repository_def()
     with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, repository_def=repository,
-                                            scheduled_execution_time=datetime(2024, 5, 3, 0, 15, tzinfo=UTC))
+        context = dg.build_schedule_context(
+            instance=instance,
+            repository_def=repository,
+            scheduled_execution_time=datetime(2024, 5, 3, 0, 15, tzinfo=UTC),
+        )
         (request,) = daily_drift_schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2024-05-02" and request.run_key == "daily-drift-2024-05-02"
     assert request.tags["dagster/partition"] == "2024-05-02"
@@ -230,7 +267,10 @@ def test_sensors_and_jobs_are_in_the_code_location():
     defs = build_definitions({})
     assert {s.name for s in defs.sensors} == {"drift_sensor", "prediction_volume_sensor"}
     drift = defs.resolve_job_def("drift_job")
-    assert {k.to_user_string() for k in drift.asset_layer.executable_asset_keys} == {"daily_predictions", "drift_report"}
+    assert {k.to_user_string() for k in drift.asset_layer.executable_asset_keys} == {
+        "daily_predictions",
+        "drift_report",
+    }
     assert {k.name for k in drift.asset_layer.asset_graph.asset_check_keys} == {"drift_within_thresholds"}
     assert drift.partitions_def == DAILY_PARTITIONS
     # every drift threshold is on the launchpad with the core default

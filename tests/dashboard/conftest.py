@@ -30,7 +30,11 @@ def _train_champion(encoder: Path, models: Path, work: Path, make_news_frame) ->
     from fakenews_ml.quantize import quantize_bundle
     from fakenews_ml.train import load_tokenizer, tokenize_splits, train_model
 
-    frames = {"train": make_news_frame(40, seed=21), "val": make_news_frame(16, seed=22), "test": make_news_frame(16, seed=23)}
+    frames = {
+        "train": make_news_frame(40, seed=21),
+        "val": make_news_frame(16, seed=22),
+        "test": make_news_frame(16, seed=23),
+    }
     model_config = ModelConfig(encoder=str(encoder), max_length=32)
     tokenizer = load_tokenizer(model_config)
     tokenized = tokenize_splits(frames, tokenizer, model_config.max_length)
@@ -42,11 +46,18 @@ def _train_champion(encoder: Path, models: Path, work: Path, make_news_frame) ->
         "wandb": {"url": WANDB_URL, "id": "abc123"},
     }
     result = train_model(
-        tokenized, tokenizer, model_config,
+        tokenized,
+        tokenizer,
+        model_config,
         TrainConfig(max_steps=3, epochs=1, batch_size=8, progress_bar=False, precision="32-true", accelerator="cpu"),
-        models / "champion-bundle", lineage=lineage, work_dir=work, heldout=frames["test"],
+        models / "champion-bundle",
+        lineage=lineage,
+        work_dir=work,
+        heldout=frames["test"],
     )
-    quantize_bundle(result.bundle_path, frames["test"], QuantizeConfig(variants=["int8"], max_accuracy_drop=1.0, min_agreement=0.0))
+    quantize_bundle(
+        result.bundle_path, frames["test"], QuantizeConfig(variants=["int8"], max_accuracy_drop=1.0, min_agreement=0.0)
+    )
     return result.bundle_path
 
 
@@ -61,8 +72,16 @@ def _challenger(encoder: Path, models: Path) -> Path:
     config = ModelConfig(encoder=str(encoder), max_length=32)
     torch.manual_seed(7)
     model = HeadlineClassifier.from_pretrained(config).eval()
-    return save_bundle(models / "challenger-bundle", model, load_tokenizer(config), model.encoder.config, config, threshold=0.5,
-                       metrics={"test": {"macro_f1": 0.41, "accuracy": 0.5}}, lineage={"sources": [{"uri": "covid_posts.csv"}]})
+    return save_bundle(
+        models / "challenger-bundle",
+        model,
+        load_tokenizer(config),
+        model.encoder.config,
+        config,
+        threshold=0.5,
+        metrics={"test": {"macro_f1": 0.41, "accuracy": 0.5}},
+        lineage={"sources": [{"uri": "covid_posts.csv"}]},
+    )
 
 
 def _log_traffic(champion_version: str) -> dict:
@@ -74,12 +93,17 @@ def _log_traffic(champion_version: str) -> dict:
     for i in range(80):
         older = i < 30
         prob = float(rng.beta(2, 5) if older else rng.beta(4, 3))
-        rows.append({
-            "request_id": f"seed-{i // 4}", "created_at": now - timedelta(hours=20) + timedelta(minutes=15 * i),
-            "title": f"Seeded headline number {i}", "prob_fake": prob, "label": int(prob >= 0.5),
-            "model_version": "20240101-000000-oldmodel" if older else champion_version,
-            "origin": ("api", "simulator")[i % 2],
-        })
+        rows.append(
+            {
+                "request_id": f"seed-{i // 4}",
+                "created_at": now - timedelta(hours=20) + timedelta(minutes=15 * i),
+                "title": f"Seeded headline number {i}",
+                "prob_fake": prob,
+                "label": int(prob >= 0.5),
+                "model_version": "20240101-000000-oldmodel" if older else champion_version,
+                "origin": ("api", "simulator")[i % 2],
+            }
+        )
     with PredictionLog() as log:
         ids = log.log_predictions(rows)
         log.add_feedback([{"prediction_id": ids[0], "label": 1}, {"prediction_id": ids[1], "label": 0}], source="api")
@@ -93,12 +117,37 @@ def _drift_reports(model_version: str) -> dict:
     from fakenews_ml.monitoring.reference import feature_frame
 
     rng = np.random.default_rng(3)
-    calm_words = ["senate", "vote", "court", "report", "city", "council", "budget", "minister", "election", "judge", "market"]
-    covid_words = ["covid", "vaccine", "lockdown", "masks", "cases", "pandemic", "virus", "quarantine", "outbreak", "hospital"]
+    calm_words = [
+        "senate",
+        "vote",
+        "court",
+        "report",
+        "city",
+        "council",
+        "budget",
+        "minister",
+        "election",
+        "judge",
+        "market",
+    ]
+    covid_words = [
+        "covid",
+        "vaccine",
+        "lockdown",
+        "masks",
+        "cases",
+        "pandemic",
+        "virus",
+        "quarantine",
+        "outbreak",
+        "hospital",
+    ]
 
     def frame(n: int, shifted: bool):
         words = covid_words if shifted else calm_words
-        titles = [" ".join(rng.choice(words, size=int(rng.integers(*( (18, 30) if shifted else (5, 10)))))) for _ in range(n)]
+        titles = [
+            " ".join(rng.choice(words, size=int(rng.integers(*((18, 30) if shifted else (5, 10)))))) for _ in range(n)
+        ]
         prob = rng.beta(5, 2, n) if shifted else rng.beta(2, 5, n)
         emb = rng.normal(0.8 if shifted else 0.0, 1.0, (n, 8))
         features = feature_frame(titles, prob, (prob >= 0.5).astype(int), emb)
@@ -106,8 +155,15 @@ def _drift_reports(model_version: str) -> dict:
         return features
 
     # loose per-feature thresholds: 60-row windows are noisy, and the calm day must pass
-    config = DriftConfig(min_current_rows=40, min_reference_rows=60, embedding_folds=3, embedding_pca_components=None,
-                         num_threshold=0.4, cat_threshold=0.2, text_threshold=0.7)
+    config = DriftConfig(
+        min_current_rows=40,
+        min_reference_rows=60,
+        embedding_folds=3,
+        embedding_pca_components=None,
+        num_threshold=0.4,
+        cat_threshold=0.2,
+        text_threshold=0.7,
+    )
     reference = frame(120, False)
     today = datetime.now(UTC).date()
     days = {"calm": str(today - timedelta(days=1)), "drifted": str(today)}
@@ -137,8 +193,15 @@ def dashboard_home(tmp_path_factory, news_frame_factory, tiny_encoder_dir):
         version = read_meta(champion)["version"]
         traffic = _log_traffic(version)
         drift = _drift_reports(version)
-    return {"home": home, "champion": champion, "challenger": challenger, "version": version,
-            "challenger_version": read_meta(challenger)["version"], "traffic": traffic, "drift": drift}
+    return {
+        "home": home,
+        "champion": champion,
+        "challenger": challenger,
+        "version": version,
+        "challenger_version": read_meta(challenger)["version"],
+        "traffic": traffic,
+        "drift": drift,
+    }
 
 
 @pytest.fixture(autouse=True)

@@ -39,7 +39,9 @@ def test_read_upload_keeps_other_columns_and_strips_titles():
 def test_markdown_is_escaped_and_paths_are_scrubbed(fakenews_home):
     shown = components.md_escape("[click](https://evil.example) **bold** :red[x] <b>")
     assert "[click](" not in shown and "**bold**" not in shown and ":red[" not in shown and "<b>" not in shown
-    message = f"{fakenews_home}/models/abc is not a complete model bundle; see /etc/secret/dir/file.txt or https://host/a/b"
+    message = (
+        f"{fakenews_home}/models/abc is not a complete model bundle; see /etc/secret/dir/file.txt or https://host/a/b"
+    )
     scrubbed = components.scrub_paths(message)
     assert scrubbed == "$FAKENEWS_HOME/models/abc is not a complete model bundle; see …/file.txt or https://host/a/b"
     assert components.md_code("a`b") == "`a'b`"
@@ -47,7 +49,9 @@ def test_markdown_is_escaped_and_paths_are_scrubbed(fakenews_home):
 
 def test_sources_and_encoders_are_named_without_local_folders_or_credentials(tmp_path):
     assert source_label("/srv/data/secret/fakenewsnet_titles.csv") == "fakenewsnet_titles.csv"
-    assert source_label("https://user:pw@zenodo.org/records/1/files/WELFake.csv?token=abc") == "WELFake.csv (zenodo.org)"
+    assert (
+        source_label("https://user:pw@zenodo.org/records/1/files/WELFake.csv?token=abc") == "WELFake.csv (zenodo.org)"
+    )
     assert source_label("gs://bucket/path/to/news.csv") == "news.csv (gs://bucket)"
     assert source_label("file:///home/me/x.csv") == "x.csv"
     assert encoder_name(None) == "packaged all-MiniLM-L6-v2"
@@ -96,8 +100,12 @@ def test_dashboard_cli_runs_streamlit_headless_on_the_app(monkeypatch):
     assert path == sys.executable == command[0]
     assert command[1:4] == ["-m", "streamlit", "run"] and command[4] == str(APP)
     flags = dict(zip(command[5::2], command[6::2], strict=True))
-    assert flags == {"--server.address": "0.0.0.0", "--server.port": "8765", "--server.headless": "true",
-                     "--browser.gatherUsageStats": "false"}
+    assert flags == {
+        "--server.address": "0.0.0.0",
+        "--server.port": "8765",
+        "--server.headless": "true",
+        "--browser.gatherUsageStats": "false",
+    }
     assert cli.main(["dashboard", "--port", "70000"]) == cli.EXIT_USAGE and len(launched) == 1
 
 
@@ -105,6 +113,8 @@ def test_fakenews_ml_never_imports_streamlit_or_the_dashboard():
     import subprocess
     import sys
 
-    code = ("import sys, fakenews_ml.cli as c; c.build_parser(); c.dashboard_app_path(); "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('streamlit', 'dashboards')]; assert not bad, bad")
+    code = (
+        "import sys, fakenews_ml.cli as c; c.build_parser(); c.dashboard_app_path(); "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('streamlit', 'dashboards')]; assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

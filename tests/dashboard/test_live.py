@@ -25,10 +25,20 @@ from .conftest import APP, SECRET_DIR, SIGNED_QUERY, app_env
 pytestmark = pytest.mark.slow
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # Test artefacts (git-ignored); FAKENEWS_SCREENSHOTS=docs/screenshots refreshes the README's copies.
-SCREENSHOTS = Path(os.environ.get("FAKENEWS_SCREENSHOTS") or Path(__file__).resolve().parents[1] / "artifacts" / "screenshots")
+SCREENSHOTS = Path(
+    os.environ.get("FAKENEWS_SCREENSHOTS") or Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+)
 MAX_SCREENSHOT_BYTES = 300_000
 DEFS = Path(__file__).with_name("dagster_defs.py")
 
@@ -73,12 +83,21 @@ def dagster_url(tmp_path_factory, port_finder):
     with open(log, "w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "dagster", "dev", "-f", str(DEFS), "-h", "127.0.0.1", "-p", str(port)],
-            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
     try:
         client = DagsterClient(url)
-        wait_until(lambda: process.poll() is not None or client.overview().jobs, 150, f"dagster dev at {url}:\n{tail(log)}", 1.0)
+        wait_until(
+            lambda: process.poll() is not None or client.overview().jobs,
+            150,
+            f"dagster dev at {url}:\n{tail(log)}",
+            1.0,
+        )
         assert process.poll() is None, f"dagster dev exited:\n{tail(log)}"
         yield url
     finally:
@@ -87,12 +106,16 @@ def dagster_url(tmp_path_factory, port_finder):
 
 def test_dagster_client_reads_a_live_webserver(dagster_url):
     client = DagsterClient(dagster_url)
-    info = wait_until(lambda: (o := client.overview()).ok and any(i.ticks for i in o.instigators) and o, 90, "a sensor tick")
+    info = wait_until(
+        lambda: (o := client.overview()).ok and any(i.ticks for i in o.instigators) and o, 90, "a sensor tick"
+    )
     assert info.version and info.locations
     assert ("retrain" in {job for _, _, job in info.jobs}) and client.find_job(info)[2] == "retrain"
     assert {a.key for a in info.assets} == {"raw_news", "validated_news", "production_model", "drift_report"}
     assert {(c.asset, c.name, c.blocking) for c in info.checks} == {
-        ("validated_news", "validated_news_quality", True), ("production_model", "production_model_gate", False)}
+        ("validated_news", "validated_news_quality", True),
+        ("production_model", "production_model_gate", False),
+    }
     sensor = next(i for i in info.instigators if i.name == "drift_sensor")
     assert sensor.status == "RUNNING" and sensor.ticks[0].status == "SKIPPED"
     assert sensor.ticks[0].skip_reason == "the latest drift check passed"
@@ -118,8 +141,11 @@ def test_pipeline_page_launches_the_retrain_job_and_shows_its_results(dagster_ur
     assert len(run_links) == 1 and run_links[0].startswith(f"{dagster_url}/runs/")
 
     client = DagsterClient(dagster_url)
-    finished = wait_until(lambda: (o := client.overview()).recent_runs and o.recent_runs[0].status in ("SUCCESS", "FAILURE") and o,
-                          120, "the retrain run to finish")
+    finished = wait_until(
+        lambda: (o := client.overview()).recent_runs and o.recent_runs[0].status in ("SUCCESS", "FAILURE") and o,
+        120,
+        "the retrain run to finish",
+    )
     assert finished.recent_runs[0].status == "SUCCESS" and finished.recent_runs[0].job == "retrain"
     assert {a.key for a in finished.assets if a.last_materialized} == {"raw_news", "validated_news", "production_model"}
     statuses = {c.name: c.status for c in finished.checks}
@@ -137,12 +163,30 @@ def test_pipeline_page_launches_the_retrain_job_and_shows_its_results(dagster_ur
 def streamlit_server(dashboard_home, dagster_url, tmp_path, port_finder):
     port = port_finder()
     log = tmp_path / "streamlit.log"
-    env = app_env(dashboard_home["home"], DAGSTER_WEBSERVER_URL=dagster_url, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    env = app_env(
+        dashboard_home["home"], DAGSTER_WEBSERVER_URL=dagster_url, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1"
+    )
     with open(log, "w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(APP), "--server.address", "127.0.0.1", "--server.port", str(port),
-             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(APP),
+                "--server.address",
+                "127.0.0.1",
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     url = f"http://127.0.0.1:{port}"
     session = requests.Session()
@@ -204,7 +248,9 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+@pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason=f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+)
 def test_browser_classifies_uploads_and_screenshots_every_page(streamlit_server, dashboard_home):
     from playwright.sync_api import sync_playwright
 
@@ -241,7 +287,9 @@ def test_browser_classifies_uploads_and_screenshots_every_page(streamlit_server,
 
             # a CSV upload -> progress -> table -> download
             page.get_by_role("tab", name="A CSV of headlines").click()
-            page.locator("input[type='file']").set_input_files(files=[{"name": "headlines.csv", "mimeType": "text/csv", "buffer": csv}])
+            page.locator("input[type='file']").set_input_files(
+                files=[{"name": "headlines.csv", "mimeType": "text/csv", "buffer": csv}]
+            )
             page.get_by_role("button", name="Classify 12 headline(s)").click()
             download_button = page.get_by_role("button", name="Download results (CSV)")
             download_button.wait_for(timeout=90_000)

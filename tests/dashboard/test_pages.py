@@ -33,7 +33,19 @@ def button(at: AppTest, label: str):
 def page_text(at: AppTest) -> str:
     """Everything a reader sees as text (tables included)."""
     parts = []
-    for kind in ("title", "header", "subheader", "markdown", "caption", "code", "text", "error", "warning", "info", "success"):
+    for kind in (
+        "title",
+        "header",
+        "subheader",
+        "markdown",
+        "caption",
+        "code",
+        "text",
+        "error",
+        "warning",
+        "info",
+        "success",
+    ):
         parts += [str(e.value) for e in getattr(at, kind)]
     parts += [f"{m.label} {m.value}" for m in at.metric]
     parts += [b.label for b in at.button]
@@ -107,7 +119,10 @@ def test_a_newly_promoted_champion_is_used_without_a_restart(dashboard_home):
         classify_headline(at, "Farmers protest the new oil prices")
         assert not at.exception
         row = log_rows().iloc[0]
-        assert (row.title, row.model_version) == ("Farmers protest the new oil prices", dashboard_home["challenger_version"])
+        assert (row.title, row.model_version) == (
+            "Farmers protest the new oil prices",
+            dashboard_home["challenger_version"],
+        )
     finally:
         promote(dashboard_home["champion"], reason="test: champion restored")
 
@@ -156,7 +171,11 @@ def test_csv_upload_is_classified_shown_logged_offered_for_download_and_takes_fe
     assert download.proto.label == "Download results (CSV)"
 
     # feedback on two rows through the editor's "your label" column
-    at.session_state[editor.key] = {"edited_rows": {0: {"your_label": "fake"}, 5: {"your_label": "real"}}, "added_rows": [], "deleted_rows": []}
+    at.session_state[editor.key] = {
+        "edited_rows": {0: {"your_label": "fake"}, 5: {"your_label": "real"}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
     at.run()
     button(at, "Store 2 label(s)").click().run()
     assert not at.exception
@@ -181,7 +200,17 @@ def test_csv_upload_is_classified_shown_logged_offered_for_download_and_takes_fe
         ("long_title.csv", b"title\nok\n" + b"z" * 1_200 + b"\n", "longer than 1,000 characters (CSV line(s) 3)"),
         ("[click me](https://evil.example).csv", b"a,b\n1,2\n", "no 'title' column"),
     ],
-    ids=["no-title-column", "not-utf8", "empty-file", "blank-lines", "blank-title", "too-big", "too-many-rows", "title-too-long", "markdown-in-name"],
+    ids=[
+        "no-title-column",
+        "not-utf8",
+        "empty-file",
+        "blank-lines",
+        "blank-title",
+        "too-big",
+        "too-many-rows",
+        "title-too-long",
+        "markdown-in-name",
+    ],
 )
 def test_bad_uploads_get_a_clear_error_and_nothing_is_classified(name, content, expected):
     at = open_page("predict")

@@ -36,10 +36,59 @@ from fakenews_ml.monitoring.reference import (
 )
 from fakenews_ml.predict import Predictor
 
-HEADLINE_WORDS = ("senate vote court star wins new show trump clinton report says police city judge market "
-                  "film award actor election governor bill study finds school storm fire team coach").split()
-POST_WORDS = ("covid coronavirus vaccine cases deaths lockdown masks hospital tested positive confirmed who "
-              "pandemic virus spread quarantine testing outbreak infection symptoms doctors").split()
+HEADLINE_WORDS = [
+    "senate",
+    "vote",
+    "court",
+    "star",
+    "wins",
+    "new",
+    "show",
+    "trump",
+    "clinton",
+    "report",
+    "says",
+    "police",
+    "city",
+    "judge",
+    "market",
+    "film",
+    "award",
+    "actor",
+    "election",
+    "governor",
+    "bill",
+    "study",
+    "finds",
+    "school",
+    "storm",
+    "fire",
+    "team",
+    "coach",
+]
+POST_WORDS = [
+    "covid",
+    "coronavirus",
+    "vaccine",
+    "cases",
+    "deaths",
+    "lockdown",
+    "masks",
+    "hospital",
+    "tested",
+    "positive",
+    "confirmed",
+    "who",
+    "pandemic",
+    "virus",
+    "spread",
+    "quarantine",
+    "testing",
+    "outbreak",
+    "infection",
+    "symptoms",
+    "doctors",
+]
 
 # windows of 200 rows (the default minimum) keep the suite fast; the thresholds are calibrated on 500-row
 # windows of real traffic by bench/drift_detection.py
@@ -121,12 +170,14 @@ def test_load_profile_names_a_missing_or_inconsistent_profile(reference, tmp_pat
 
 
 def test_traffic_features_reuse_logged_predictions_and_embed_with_the_model(tiny_predictor):
-    log = pd.DataFrame({
-        "title": ["Senate passes the budget", "  ", "Shocking secret exposed !!!"],
-        "prob_fake": [0.1, 0.5, 0.9],
-        "label": [0, 1, 1],
-        "model_version": "whatever",
-    })
+    log = pd.DataFrame(
+        {
+            "title": ["Senate passes the budget", "  ", "Shocking secret exposed !!!"],
+            "prob_fake": [0.1, 0.5, 0.9],
+            "label": [0, 1, 1],
+            "model_version": "whatever",
+        }
+    )
     features = window_features(log, tiny_predictor)
     assert features["title"].tolist() == ["Senate passes the budget", "Shocking secret exposed !!!"]
     assert features["prob_fake"].tolist() == [0.1, 0.9]  # as logged, not re-scored
@@ -194,9 +245,13 @@ def test_real_covid_posts_drift_from_fakenewsnet_headlines(datasets_dir, tiny_pr
     covid = pd.read_csv(datasets_dir / "constraint_covid19.csv").sample(n=200, random_state=0)
     reference = build_reference_profile(fakenewsnet.iloc[:600], tiny_predictor, max_rows=600)
     config = DriftConfig()
-    same = compute_drift(reference, traffic_features(fakenewsnet["title"].iloc[600:].tolist(), tiny_predictor), config, tmp_path / "same")
+    same = compute_drift(
+        reference, traffic_features(fakenewsnet["title"].iloc[600:].tolist(), tiny_predictor), config, tmp_path / "same"
+    )
     assert not same.drifted, same.reasons
-    shifted = compute_drift(reference, traffic_features(covid["title"].tolist(), tiny_predictor), config, tmp_path / "covid")
+    shifted = compute_drift(
+        reference, traffic_features(covid["title"].tolist(), tiny_predictor), config, tmp_path / "covid"
+    )
     assert shifted.drifted
     assert shifted.features["title"].drifted and shifted.features["title_length"].drifted
     assert shifted.embedding_drift > 0.8
@@ -207,11 +262,16 @@ def test_empty_or_too_small_windows_are_refused_with_a_clear_error(reference, tm
         compute_drift(reference, reference.iloc[:0], DriftConfig(), tmp_path)
     with pytest.raises(ValueError, match="at least 200"):  # DriftInputError is a ValueError too
         compute_drift(reference, synthetic_features(150, seed=16), DriftConfig(), tmp_path)
-    assert compute_drift(reference, synthetic_features(150, seed=16), DriftConfig(**SMALL), tmp_path / "ok").n_current == 150
+    assert (
+        compute_drift(reference, synthetic_features(150, seed=16), DriftConfig(**SMALL), tmp_path / "ok").n_current
+        == 150
+    )
     with pytest.raises(InputError, match="lacks column"):
         compute_drift(reference, synthetic_features(200, seed=16).drop(columns="confidence"), DriftConfig(), tmp_path)
     with pytest.raises(DriftInputError, match="unknown column"):
-        compute_drift(reference, synthetic_features(200, seed=16), DriftConfig(per_feature_threshold={"nope": 1}), tmp_path)
+        compute_drift(
+            reference, synthetic_features(200, seed=16), DriftConfig(per_feature_threshold={"nope": 1}), tmp_path
+        )
     assert not (tmp_path / "report.html").exists()
 
 

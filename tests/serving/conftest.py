@@ -32,8 +32,16 @@ def build_bundle(encoder: Path, out: Path, seed: int) -> Path:
     config = ModelConfig(encoder=str(encoder), max_length=32)
     torch.manual_seed(seed)
     model = HeadlineClassifier.from_pretrained(config).eval()
-    return save_bundle(out, model, load_tokenizer(config), model.encoder.config, config, threshold=0.5,
-                       metrics={}, lineage={"sources": [{"uri": f"synthetic://seed-{seed}"}]})
+    return save_bundle(
+        out,
+        model,
+        load_tokenizer(config),
+        model.encoder.config,
+        config,
+        threshold=0.5,
+        metrics={},
+        lineage={"sources": [{"uri": f"synthetic://seed-{seed}"}]},
+    )
 
 
 @pytest.fixture(scope="session")
@@ -115,8 +123,10 @@ def synthetic_labelled_csv(path: Path, n: int = 30, seed: int = 0) -> Path:
     import pandas as pd
 
     words = ["senate", "budget", "miracle", "vaccine", "court", "secret", "election", "storm", "shocking", "report"]
-    rows = [{"title": f"The {words[(i * 7 + seed) % len(words)]} story number {i} of batch {seed}", "label": (i + seed) % 2}
-            for i in range(n)]
+    rows = [
+        {"title": f"The {words[(i * 7 + seed) % len(words)]} story number {i} of batch {seed}", "label": (i + seed) % 2}
+        for i in range(n)
+    ]
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
 
@@ -131,5 +141,3 @@ def server_starter():
 @pytest.fixture(scope="session")
 def labelled_csv():
     return synthetic_labelled_csv
-
-

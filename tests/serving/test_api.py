@@ -62,7 +62,10 @@ def test_predict_returns_one_item_per_title_in_order_and_logs_them(api, http):
 
 
 def test_predict_accepts_a_bare_list_and_an_origin_tag(api, http):
-    assert http.post(api.url("/predict"), json=["  Padded headline  "]).json()["predictions"][0]["title"] == "Padded headline"
+    assert (
+        http.post(api.url("/predict"), json=["  Padded headline  "]).json()["predictions"][0]["title"]
+        == "Padded headline"
+    )
     body = http.post(api.url("/predict"), json={"titles": ["From the dashboard"], "origin": "dashboard"}).json()
     api.flush()
     assert list(api.app.state.log.by_request(body["request_id"])["origin"]) == ["dashboard"]
@@ -93,12 +96,15 @@ def test_bad_json_requests_are_named_and_not_logged(api, http, body, status, mes
     assert logged(api) == before
 
 
-@pytest.mark.parametrize("content, status, message", [
-    (b"{not json", 400, "not valid JSON"),
-    (b"", 400, "empty request body"),
-    (b"\xff\xfe\x00", 400, "not valid JSON"),
-    (b"[" * 2000 + b"]" * 2000, 400, "nested too deeply"),
-])
+@pytest.mark.parametrize(
+    "content, status, message",
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b"", 400, "empty request body"),
+        (b"\xff\xfe\x00", 400, "not valid JSON"),
+        (b"[" * 2000 + b"]" * 2000, 400, "nested too deeply"),
+    ],
+)
 def test_unparseable_bodies(api, http, content, status, message):
     before = logged(api)
     response = http.post(api.url("/predict"), content=content, headers={"content-type": "application/json"})
@@ -133,7 +139,7 @@ def test_csv_upload_returns_every_row_in_order(api, http):
     source = io.StringIO()
     writer = csv.writer(source)
     writer.writerow(["id", "title", "outlet", "label"])
-    titles = ["First, with a comma", "Second\nwith a newline", "Third \"quoted\"", "Fourth"]
+    titles = ["First, with a comma", "Second\nwith a newline", 'Third "quoted"', "Fourth"]
     for i, title in enumerate(titles):
         writer.writerow([i, title, f"outlet {i}", "truth"])
     response = http.post(api.url("/predict/csv"), files={"file": ("news.csv", source.getvalue().encode(), "text/csv")})
@@ -150,23 +156,34 @@ def test_csv_upload_returns_every_row_in_order(api, http):
 
 
 def test_csv_as_raw_body(api, http):
-    response = http.post(api.url("/predict/csv?origin=batch-job"), content=b"title\nRaw CSV body headline\n",
-                         headers={"content-type": "text/csv"})
+    response = http.post(
+        api.url("/predict/csv?origin=batch-job"),
+        content=b"title\nRaw CSV body headline\n",
+        headers={"content-type": "text/csv"},
+    )
     assert response.status_code == 200 and "Raw CSV body headline" in response.text
     api.flush()
     assert list(api.app.state.log.by_request(response.headers["x-request-id"])["origin"]) == ["batch-job"]
 
 
-@pytest.mark.parametrize("files, data, status, message", [
-    ({"file": ("latin.csv", "title\nCaf\xe9 wins\n".encode("latin-1"))}, None, 422, "latin.csv: not valid UTF-8"),
-    ({"file": ("cols.csv", b"headline\nabc\n")}, None, 422, "no 'title' column (found: ['headline'])"),
-    ({"file": ("blank.csv", b"title,x\nfine,1\n,2\n")}, None, 422, "empty title (CSV line(s) 3)"),
-    ({"file": ("empty.csv", b"")}, None, 422, "the file is empty"),
-    ({"file": ("header.csv", b"title\n")}, None, 422, "no CSV rows given"),
-    ({"file": ("many.csv", b"title\n" + b"row\n" * 9)}, None, 413, "9 CSV rows in one request; the limit is 8"),
-    ({"file": ("long.csv", b"title\nshort\n" + b"y" * 300 + b"\n")}, None, 422, "long.csv: the title on CSV line 3 is 300 characters"),
-    (None, {"field": "no file"}, 415, "expected a multipart/form-data upload"),
-])
+@pytest.mark.parametrize(
+    "files, data, status, message",
+    [
+        ({"file": ("latin.csv", "title\nCaf\xe9 wins\n".encode("latin-1"))}, None, 422, "latin.csv: not valid UTF-8"),
+        ({"file": ("cols.csv", b"headline\nabc\n")}, None, 422, "no 'title' column (found: ['headline'])"),
+        ({"file": ("blank.csv", b"title,x\nfine,1\n,2\n")}, None, 422, "empty title (CSV line(s) 3)"),
+        ({"file": ("empty.csv", b"")}, None, 422, "the file is empty"),
+        ({"file": ("header.csv", b"title\n")}, None, 422, "no CSV rows given"),
+        ({"file": ("many.csv", b"title\n" + b"row\n" * 9)}, None, 413, "9 CSV rows in one request; the limit is 8"),
+        (
+            {"file": ("long.csv", b"title\nshort\n" + b"y" * 300 + b"\n")},
+            None,
+            422,
+            "long.csv: the title on CSV line 3 is 300 characters",
+        ),
+        (None, {"field": "no file"}, 415, "expected a multipart/form-data upload"),
+    ],
+)
 def test_bad_csv_uploads(api, http, files, data, status, message):
     before = logged(api)
     if files is None:
@@ -200,7 +217,9 @@ def test_bad_requests_do_not_disturb_concurrent_good_ones(api, http):
             for body in ({"titles": [1]}, {"titles": ["x" * 5000]}, {"titles": []}, {"titles": ["a"] * 50}) * 3:
                 bad_statuses.append(client.post(api.url("/predict"), json=body).status_code)
 
-    threads = [threading.Thread(target=good, args=(k,)) for k in range(4)] + [threading.Thread(target=bad) for _ in range(2)]
+    threads = [threading.Thread(target=good, args=(k,)) for k in range(4)] + [
+        threading.Thread(target=bad) for _ in range(2)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -212,10 +231,13 @@ def test_bad_requests_do_not_disturb_concurrent_good_ones(api, http):
 
 def test_feedback_endpoint(api, http):
     body = http.post(api.url("/predict"), json={"titles": ["Label me later", "Me too"]}).json()
-    response = http.post(api.url("/feedback"), json=[
-        {"request_id": body["request_id"], "title": "Label me later", "label": 1},
-        {"title": "A headline we never served", "label": 0, "source": "editor"},
-    ])
+    response = http.post(
+        api.url("/feedback"),
+        json=[
+            {"request_id": body["request_id"], "title": "Label me later", "label": 1},
+            {"title": "A headline we never served", "label": 0, "source": "editor"},
+        ],
+    )
     assert response.status_code == 200, response.text
     assert response.json()["stored"] == 2
     table = api.app.state.log.feedback_table().set_index("id").loc[response.json()["feedback_ids"]]

@@ -72,7 +72,9 @@ def test_concurrent_requests_are_merged_and_answered_exactly(recording):
 
 def test_merging_never_exceeds_the_predictor_batch_limit(recording):
     batcher = batcher_module.BatchingPredictor(recording.bundle, PredictConfig(max_batch=3), workers=1, merge_rows=32)
-    results, errors = run_concurrently(batcher, [["a b c"], ["d e f", "g h i"], ["j k l"], ["m n o", "p q r", "s t u"]] * 3)
+    results, errors = run_concurrently(
+        batcher, [["a b c"], ["d e f", "g h i"], ["j k l"], ["m n o", "p q r", "s t u"]] * 3
+    )
     assert errors == [None] * 12 and max(RecordingPredictor.passes) <= 3
 
 

@@ -22,14 +22,25 @@ def run_import(path, log_url, capsys):
 
 def test_good_file_is_imported_with_links(tmp_path, log_url, capsys):
     with PredictionLog(log_url) as log:
-        ids = log.log_predictions([{"request_id": "req-1", "title": "Mayor opens the new bridge", "prob_fake": 0.2,
-                                    "label": 0, "model_version": "v1"}])
+        ids = log.log_predictions(
+            [
+                {
+                    "request_id": "req-1",
+                    "title": "Mayor opens the new bridge",
+                    "prob_fake": 0.2,
+                    "label": 0,
+                    "model_version": "v1",
+                }
+            ]
+        )
     path = tmp_path / "labels.csv"
-    pd.DataFrame({
-        "title": ["Mayor opens the new bridge", "Aliens endorse candidate", "Senate passes the budget bill"],
-        "label": ["real", "fake", "0"],
-        "request_id": ["req-1", "", ""],
-    }).to_csv(path, index=False)
+    pd.DataFrame(
+        {
+            "title": ["Mayor opens the new bridge", "Aliens endorse candidate", "Senate passes the budget bill"],
+            "label": ["real", "fake", "0"],
+            "request_id": ["req-1", "", ""],
+        }
+    ).to_csv(path, index=False)
     code, out, err = run_import(path, log_url, capsys)
     assert code == 0, err
     assert "imported 3 feedback label(s)" in out
@@ -41,15 +52,21 @@ def test_good_file_is_imported_with_links(tmp_path, log_url, capsys):
         assert set(log.feedback_frame()["source"]) == {"feedback:import:labels.csv"}
 
 
-@pytest.mark.parametrize("content, message", [
-    ("title,verdict\nSome headline here,1\n", "missing column(s) ['label']"),
-    ("title,label\nSome headline here,maybe\n", "unknown label values ['maybe']"),
-    ("title,label\nSome headline here,1\n,0\n", "empty title (CSV line(s) 3)"),
-    ("title,label,prediction_id\nSome headline here,1,abc\n", "prediction_id 'abc' on CSV line 2"),
-    ("title,label,prediction_id\nSome headline here,1,\nOther headline here,0,42\n", "CSV line 3: prediction 42 is not in the prediction log"),
-    ("title,label\n" + "Same old headline,1\n" * 6 + "A different headline,0\n", "duplicate_rate"),
-    ("title,label\nab,1\n", "title_length"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("title,verdict\nSome headline here,1\n", "missing column(s) ['label']"),
+        ("title,label\nSome headline here,maybe\n", "unknown label values ['maybe']"),
+        ("title,label\nSome headline here,1\n,0\n", "empty title (CSV line(s) 3)"),
+        ("title,label,prediction_id\nSome headline here,1,abc\n", "prediction_id 'abc' on CSV line 2"),
+        (
+            "title,label,prediction_id\nSome headline here,1,\nOther headline here,0,42\n",
+            "CSV line 3: prediction 42 is not in the prediction log",
+        ),
+        ("title,label\n" + "Same old headline,1\n" * 6 + "A different headline,0\n", "duplicate_rate"),
+        ("title,label\nab,1\n", "title_length"),
+    ],
+)
 def test_bad_file_is_rejected_whole(tmp_path, log_url, capsys, content, message):
     path = tmp_path / "bad.csv"
     path.write_text(content)

@@ -60,8 +60,9 @@ def test_champion_swaps_without_restart(bundles, server_starter, http, tmp_path,
             thread.start()
         time.sleep(0.3)
         promote(bundles["v2"], reason="better")
-        health = wait_for(lambda: (h := http.get(api.url("/health")).json())["model_version"] == v2 and h,
-                          what="v2 to be served")
+        health = wait_for(
+            lambda: (h := http.get(api.url("/health")).json())["model_version"] == v2 and h, what="v2 to be served"
+        )
         time.sleep(0.3)
         stop.set()
         for thread in threads:

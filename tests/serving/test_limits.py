@@ -34,11 +34,14 @@ def _call(chunks: list[tuple[bytes, bool]], limit: int = 4096) -> tuple[list[dic
     return sent, len(chunks) - len(queue), bool(reached)
 
 
-@pytest.mark.parametrize("chunks", [
-    [(b"x" * 3000, True), (b"x" * 2000, False)],  # the limit is crossed by the last chunk
-    [(b"x" * 5000, False)],  # the whole body in one message
-    [(b"x" * 3000, True), (b"x" * 2000, True), (b"x" * 2000, False)],  # crossed mid-stream: drained to the end
-])
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [(b"x" * 3000, True), (b"x" * 2000, False)],  # the limit is crossed by the last chunk
+        [(b"x" * 5000, False)],  # the whole body in one message
+        [(b"x" * 3000, True), (b"x" * 2000, True), (b"x" * 2000, False)],  # crossed mid-stream: drained to the end
+    ],
+)
 def test_a_streamed_body_over_the_limit_gets_413_without_waiting_for_more(chunks):
     sent, read, reached = _call(chunks)
     assert sent[0]["status"] == 413 and not reached

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
@@ -17,8 +17,17 @@ from fakenews_ml.monitoring.prediction_log import PredictionLog
 
 
 def rows(n, request_id="r1", **extra):
-    return [{"request_id": request_id, "title": f"Headline {request_id} {i}", "prob_fake": i / max(n, 1),
-             "label": i % 2, "model_version": "v1", **extra} for i in range(n)]
+    return [
+        {
+            "request_id": request_id,
+            "title": f"Headline {request_id} {i}",
+            "prob_fake": i / max(n, 1),
+            "label": i % 2,
+            "model_version": "v1",
+            **extra,
+        }
+        for i in range(n)
+    ]
 
 
 @pytest.fixture
@@ -49,7 +58,7 @@ def test_round_trip_ids_and_columns(log):
 
 
 def test_window_is_half_open_and_utc(log):
-    base = datetime(2024, 5, 1, 23, 30, tzinfo=timezone.utc)
+    base = datetime(2024, 5, 1, 23, 30, tzinfo=UTC)
     stamps = [base, base + timedelta(minutes=29), base + timedelta(minutes=30), base + timedelta(hours=2)]
     log.log_predictions([{**row, "created_at": ts} for row, ts in zip(rows(4), stamps)])
     day = log.window("2024-05-01", "2024-05-02")
@@ -58,15 +67,21 @@ def test_window_is_half_open_and_utc(log):
     plus2 = timezone(timedelta(hours=2))
     assert len(log.window(datetime(2024, 5, 2, 2, 0, tzinfo=plus2), datetime(2024, 5, 2, 3, 0, tzinfo=plus2))) == 1
     assert log.count_since(base + timedelta(minutes=30)) == 2
-    assert log.daily_counts().to_dict("records") == [{"day": "2024-05-01", "count": 2}, {"day": "2024-05-02", "count": 2}]
+    assert log.daily_counts().to_dict("records") == [
+        {"day": "2024-05-01", "count": 2},
+        {"day": "2024-05-02", "count": 2},
+    ]
     assert log.window("2030-01-01", "2030-01-02").empty
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"title": ""}, "empty title"),
-    ({"label": 2}, "out of range"),
-    ({"prob_fake": 1.5}, "out of range"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"title": ""}, "empty title"),
+        ({"label": 2}, "out of range"),
+        ({"prob_fake": 1.5}, "out of range"),
+    ],
+)
 def test_bad_prediction_rows_are_refused_whole(log, bad, message):
     batch = rows(3)
     batch[1] = {**batch[1], **bad}
@@ -127,11 +142,13 @@ def test_in_memory_sqlite_is_shared_across_threads():
 
 def test_feedback_links_by_prediction_id_and_by_request_and_title(log):
     ids = log.log_predictions(rows(3))
-    stored = log.add_feedback([
-        {"prediction_id": ids[0], "label": 1},                       # title taken from the prediction
-        {"request_id": "r1", "title": "  Headline r1 2 ", "label": 0},  # matched by request + title
-        {"title": "An unlinked labelled headline", "label": 1},
-    ])
+    stored = log.add_feedback(
+        [
+            {"prediction_id": ids[0], "label": 1},  # title taken from the prediction
+            {"request_id": "r1", "title": "  Headline r1 2 ", "label": 0},  # matched by request + title
+            {"title": "An unlinked labelled headline", "label": 1},
+        ]
+    )
     table = log.feedback_table()
     assert list(table["id"]) == stored
     assert list(table["prediction_id"].astype("object")) == [ids[0], ids[2], pd.NA]
@@ -139,19 +156,22 @@ def test_feedback_links_by_prediction_id_and_by_request_and_title(log):
     assert list(table["request_id"].fillna("-")) == ["r1", "r1", "-"]
 
 
-@pytest.mark.parametrize("row, message", [
-    ({"title": "x y z", "label": 2}, "label must be 0"),
-    ({"title": "x y z", "label": "1"}, "label must be 0"),
-    ({"title": "x y z", "label": True}, "label must be 0"),
-    ({"title": "   ", "label": 1}, "non-empty string"),
-    ({"label": 1}, "give a title"),
-    ({"prediction_id": 999, "label": 1}, "not in the prediction log"),
-    ({"prediction_id": "1", "label": 1}, "positive integer"),
-    ({"request_id": "nope", "title": "x", "label": 1}, "request nope is not in the prediction log"),
-    ({"request_id": "r1", "label": 1}, "has 2 headlines; give the title"),
-    ({"request_id": "r1", "title": "Not in that request", "label": 1}, "has no headline"),
-    ({"prediction_id": 1, "title": "Another title", "label": 1}, "differs from prediction 1"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ({"title": "x y z", "label": 2}, "label must be 0"),
+        ({"title": "x y z", "label": "1"}, "label must be 0"),
+        ({"title": "x y z", "label": True}, "label must be 0"),
+        ({"title": "   ", "label": 1}, "non-empty string"),
+        ({"label": 1}, "give a title"),
+        ({"prediction_id": 999, "label": 1}, "not in the prediction log"),
+        ({"prediction_id": "1", "label": 1}, "positive integer"),
+        ({"request_id": "nope", "title": "x", "label": 1}, "request nope is not in the prediction log"),
+        ({"request_id": "r1", "label": 1}, "has 2 headlines; give the title"),
+        ({"request_id": "r1", "title": "Not in that request", "label": 1}, "has no headline"),
+        ({"prediction_id": 1, "title": "Another title", "label": 1}, "differs from prediction 1"),
+    ],
+)
 def test_bad_feedback_rejects_the_whole_batch(log, row, message):
     log.log_predictions(rows(2))
     with pytest.raises(InputError, match=message):
@@ -165,8 +185,10 @@ def test_feedback_frame_is_canonical_and_passes_the_feedback_suite(log):
     from fakenews_ml.monitoring.feedback import feedback_validation_config
 
     assert list(log.feedback_frame().columns) == CANONICAL_COLUMNS and log.feedback_frame().empty
-    log.add_feedback([{"title": "Vaccine causes superpowers", "label": 0}, {"title": "Council approves budget", "label": 0}],
-                     source="dashboard")
+    log.add_feedback(
+        [{"title": "Vaccine causes superpowers", "label": 0}, {"title": "Council approves budget", "label": 0}],
+        source="dashboard",
+    )
     log.add_feedback([{"title": "Vaccine causes superpowers", "label": 1}])  # corrected later: latest label wins
     frame = log.feedback_frame()
     assert list(frame.columns) == CANONICAL_COLUMNS

@@ -22,11 +22,25 @@ def served(bundles, tmp_path, port_finder):
     import httpx
 
     port, log_url = port_finder(), f"sqlite:///{tmp_path / 'served.sqlite'}"
-    out = open(tmp_path / "serve.log", "w")
+    out = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - the server writes to it until the fixture ends
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fakenews_ml.cli", "serve", "--model", str(bundles["v1"]), "--port", str(port),
-         "--log-url", log_url, "--max-batch", "16"],
-        stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [
+            sys.executable,
+            "-m",
+            "fakenews_ml.cli",
+            "serve",
+            "--model",
+            str(bundles["v1"]),
+            "--port",
+            str(port),
+            "--log-url",
+            log_url,
+            "--max-batch",
+            "16",
+        ],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
@@ -51,8 +65,25 @@ def served(bundles, tmp_path, port_finder):
 
 def test_simulate_with_feedback_against_the_served_api(served, tmp_path, labelled_csv, capsys):
     csv_path = labelled_csv(tmp_path / "traffic.csv", n=30)
-    code = main(["simulate", "--input", str(csv_path), "--n", "40", "--api", served["url"], "--feedback",
-                 "--concurrency", "4", "--rate", "400", "--seed", "3", "--no-progress"])
+    code = main(
+        [
+            "simulate",
+            "--input",
+            str(csv_path),
+            "--n",
+            "40",
+            "--api",
+            served["url"],
+            "--feedback",
+            "--concurrency",
+            "4",
+            "--rate",
+            "400",
+            "--seed",
+            "3",
+            "--no-progress",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     summary = json.loads(out)
@@ -79,8 +110,21 @@ def test_simulate_with_feedback_against_the_served_api(served, tmp_path, labelle
 def test_simulate_in_process_logs_like_the_api(bundles, tmp_path, labelled_csv, capsys):
     csv_path = labelled_csv(tmp_path / "traffic.csv", n=12, seed=1)
     log_url = f"sqlite:///{tmp_path / 'direct.sqlite'}"
-    code = main(["simulate", "--input", str(csv_path), "--n", "12", "--model", str(bundles["v2"]), "--log-url", log_url,
-                 "--feedback", "--no-progress"])
+    code = main(
+        [
+            "simulate",
+            "--input",
+            str(csv_path),
+            "--n",
+            "12",
+            "--model",
+            str(bundles["v2"]),
+            "--log-url",
+            log_url,
+            "--feedback",
+            "--no-progress",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     summary = json.loads(out)
@@ -92,22 +136,38 @@ def test_simulate_in_process_logs_like_the_api(bundles, tmp_path, labelled_csv, 
 
 def test_simulate_errors_are_one_line(tmp_path, labelled_csv, port_finder, capsys):
     csv_path = labelled_csv(tmp_path / "traffic.csv", n=5)
-    code = main(["simulate", "--input", str(csv_path), "--n", "5", "--api", f"http://127.0.0.1:{port_finder()}", "--no-progress"])
+    code = main(
+        [
+            "simulate",
+            "--input",
+            str(csv_path),
+            "--n",
+            "5",
+            "--api",
+            f"http://127.0.0.1:{port_finder()}",
+            "--no-progress",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "no API at" in err and "fakenews serve" in err
     unlabelled = tmp_path / "unlabelled.csv"
     unlabelled.write_text("title,outlet\nSome headline,x\n")
-    code = main(["simulate", "--input", str(unlabelled), "--n", "5", "--model", str(tmp_path), "--feedback", "--no-progress"])
+    code = main(
+        ["simulate", "--input", str(unlabelled), "--n", "5", "--model", str(tmp_path), "--feedback", "--no-progress"]
+    )
     assert code == 2 and "--feedback needs labels" in capsys.readouterr().err
     code = main(["simulate", "--input", str(tmp_path / "missing.csv"), "--n", "5", "--no-progress"])
     assert code == 2 and "file not found" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["serve", "--help"], ["--host", "--port", "--model", "127.0.0.1"]),
-    (["feedback", "import", "--help"], ["title, label", "nothing is imported"]),
-    (["simulate", "--help"], ["--input", "--n", "--rate", "--api", "--model", "--feedback", "--concurrency"]),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["serve", "--help"], ["--host", "--port", "--model", "127.0.0.1"]),
+        (["feedback", "import", "--help"], ["title, label", "nothing is imported"]),
+        (["simulate", "--help"], ["--input", "--n", "--rate", "--api", "--model", "--feedback", "--concurrency"]),
+    ],
+)
 def test_help(argv, expected, capsys):
     with pytest.raises(SystemExit) as info:
         main(argv)
