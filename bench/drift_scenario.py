@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from api_latency import api_latency  # noqa: E402
 from common import DATASETS, markdown_table  # noqa: E402
 
-from fakenews_ml.assessment import evaluate_predictor  # noqa: E402
 from fakenews_ml.data.readers import read_news_file  # noqa: E402
+from fakenews_ml.evaluation import evaluate_predictor  # noqa: E402
 from fakenews_ml.monitoring.drift_store import read_summary  # noqa: E402
 from fakenews_ml.predict import Predictor  # noqa: E402
 from fakenews_ml.registry import champion_path  # noqa: E402

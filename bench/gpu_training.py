@@ -41,9 +41,11 @@ from fakenews_ml.data.tokenize import TokenizedSplit, tokenize_frame  # noqa: E4
 from fakenews_ml.device import describe_device, resolve_precision  # noqa: E402
 from fakenews_ml.model.classifier import HeadlineClassifier  # noqa: E402
 from fakenews_ml.model.datamodule import make_loader  # noqa: E402
-from fakenews_ml.model.encoder import resolve_encoder  # noqa: E402
+from fakenews_ml.model.encoder import (
+    load_tokenizer,  # noqa: E402
+    resolve_encoder,  # noqa: E402
+)
 from fakenews_ml.model.lightning_module import ClassifierModule, balanced_class_weights  # noqa: E402
-from fakenews_ml.train import load_tokenizer  # noqa: E402
 
 # What the GPU image lacks of our imports (it has torch, lightning, transformers, pandas, scikit-learn).
 DEVICE_WHEELS = ("pydantic", "pydantic-core", "annotated-types", "typing-inspection")

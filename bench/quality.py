@@ -22,10 +22,10 @@ from sklearn.linear_model import LogisticRegression
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import markdown_table, train_split  # noqa: E402
 
-from fakenews_ml.assessment import evaluate_predictor  # noqa: E402
 from fakenews_ml.bundle import read_json  # noqa: E402
 from fakenews_ml.data.readers import read_news_file  # noqa: E402
-from fakenews_ml.evaluation import compute_metrics, tune_threshold  # noqa: E402
+from fakenews_ml.evaluation import evaluate_predictor  # noqa: E402
+from fakenews_ml.metrics import compute_metrics, tune_threshold  # noqa: E402
 from fakenews_ml.predict import Predictor  # noqa: E402
 
 

@@ -25,11 +25,12 @@ from common import machine, markdown_table, train_split  # noqa: E402
 from step_timer import StepTimer  # noqa: E402
 
 from fakenews_ml.config import ModelConfig, TrainConfig  # noqa: E402
+from fakenews_ml.data.tokenize import tokenize_splits  # noqa: E402
 from fakenews_ml.device import resolve_precision  # noqa: E402
 from fakenews_ml.model.classifier import HeadlineClassifier  # noqa: E402
 from fakenews_ml.model.datamodule import make_loader  # noqa: E402
+from fakenews_ml.model.encoder import load_tokenizer  # noqa: E402
 from fakenews_ml.model.lightning_module import ClassifierModule, balanced_class_weights, training_loss  # noqa: E402
-from fakenews_ml.train import load_tokenizer, tokenize_splits  # noqa: E402
 
 
 def hand_loop(batches, model, weights, config, precision, warmup) -> float:

@@ -41,7 +41,7 @@ def md_code(text: object) -> str:
 
 def scrub_paths(text: str) -> str:
     """``text`` with this machine's absolute paths replaced: FAKENEWS_HOME by its name, others by '…/name'."""
-    from fakenews_ml.settings import fakenews_home
+    from fakenews_ml.environment import fakenews_home
 
     home = str(fakenews_home())
     text = text.replace(home, "$FAKENEWS_HOME")

@@ -24,9 +24,9 @@ import streamlit as st
 
 from dashboards import components
 from fakenews_ml.bundle import read_json, read_meta
+from fakenews_ml.environment import prediction_log_url
 from fakenews_ml.errors import BundleError
 from fakenews_ml.registry import champion_path, list_bundles, promotion_history
-from fakenews_ml.settings import prediction_log_url
 
 ORIGIN = "dashboard"
 FEEDBACK_SOURCE = "dashboard"
@@ -119,7 +119,7 @@ def classify(model: ServedModel, titles: list[str], progress=None) -> tuple[pd.D
     """Classify and log ``titles`` (already checked) with origin 'dashboard'. Returns one row per title
     (prob_fake, label, verdict, model_version, request_id, prediction_id) and the log error if the rows
     could not be stored (the verdicts are still shown; feedback then cannot be linked)."""
-    from fakenews_ml.assessment import predict_all
+    from fakenews_ml.predict import predict_all
 
     result = predict_all(model.predictor, titles, progress)
     request_id = str(uuid.uuid4())
@@ -356,7 +356,7 @@ def registry(home: str) -> list[dict]:
 
 def bundle_folder(folder: str) -> Path | None:
     """The on-disk folder of a listed bundle (for reading its plots); never shown."""
-    from fakenews_ml.settings import bundles_dir
+    from fakenews_ml.environment import bundles_dir
 
     champion = champion_path()
     if champion is not None and champion.name == folder:
@@ -392,7 +392,7 @@ def promotions(home: str) -> pd.DataFrame:
 
 def home_key() -> str:
     """Cache key part: FAKENEWS_HOME (so a test or a second home never reads another's cached data)."""
-    from fakenews_ml.settings import fakenews_home
+    from fakenews_ml.environment import fakenews_home
 
     return str(fakenews_home())
 

@@ -23,7 +23,7 @@ from dagster_gcp import GCSPickleIOManager, GCSResource
 from pydantic import Field
 
 from fakenews_ml import tracking
-from fakenews_ml.settings import fakenews_home
+from fakenews_ml.environment import fakenews_home
 from fakenews_ml.storage import upload_folder, upload_json
 
 BUCKET_ENV = "FAKENEWS_GCS_BUCKET"

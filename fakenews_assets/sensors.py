@@ -30,7 +30,7 @@ from fakenews_assets.assets.monitoring import (
 from fakenews_assets.jobs import drift_job, retrain_job
 from fakenews_assets.metadata import log_state_metadata
 from fakenews_assets.resources import PredictionLogStore
-from fakenews_ml.settings import (
+from fakenews_ml.environment import (
     DRIFT_EVERY_N_ENV,
     RETRAIN_COOLDOWN_ENV,
     drift_every_n,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fakenews_ml.settings import home_path
+from fakenews_ml.environment import home_path
 
 MANIFEST = "manifest.json"
 

@@ -12,8 +12,8 @@ import logging
 import sys
 from pathlib import Path
 
+from fakenews_ml.environment import bundles_dir
 from fakenews_ml.errors import FakeNewsError
-from fakenews_ml.settings import bundles_dir
 
 EXIT_USAGE = 2
 
@@ -143,8 +143,8 @@ def _add_evaluate(sub) -> None:
 
 
 def _cmd_evaluate(args) -> int:
-    from fakenews_ml.assessment import evaluate_predictor
     from fakenews_ml.data.readers import read_sources
+    from fakenews_ml.evaluation import evaluate_predictor
     from fakenews_ml.predict import Predictor
 
     frame, _ = read_sources([args.input], progress=False)
@@ -253,7 +253,7 @@ def _cmd_predict(args) -> int:
         return 0
     from tqdm.auto import tqdm
 
-    from fakenews_ml.assessment import predict_all
+    from fakenews_ml.predict import predict_all
 
     with tqdm(total=len(frame), unit="headline", desc="predict", file=sys.stderr) as bar:
         result = predict_all(predictor, frame["title"].tolist(), progress=bar.update)

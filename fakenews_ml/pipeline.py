@@ -12,9 +12,11 @@ import pandas as pd
 from fakenews_ml.config import DataConfig, PipelineConfig, ValidationConfig
 from fakenews_ml.data.readers import read_sources
 from fakenews_ml.data.splits import SplitResult, fingerprint, split_news
+from fakenews_ml.data.tokenize import tokenize_splits
 from fakenews_ml.data.validation import raise_if_failed, validate_news
+from fakenews_ml.model.encoder import load_tokenizer
 from fakenews_ml.registry import champion_lineage
-from fakenews_ml.train import TrainResult, load_tokenizer, tokenize_splits, train_model
+from fakenews_ml.train import TrainResult, train_model
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from fakenews_ml.bundle import LoadedBundle, load_bundle, read_meta
 from fakenews_ml.config import PredictConfig
 from fakenews_ml.data.tokenize import TokenizedSplit, tokenize_titles
 from fakenews_ml.errors import BundleError, InputError
-from fakenews_ml.inference import embed_rows, predict_probs
+from fakenews_ml.model.inference import embed_rows, predict_probs
 from fakenews_ml.model.lexical import blend
 from fakenews_ml.model.tracing import trace_classifier
 
@@ -139,3 +139,12 @@ class Predictor:
         """One row per headline, in input order: ``prob_fake`` (0..1) and ``label`` (1 = fake)."""
         probs, labels = self.classify(titles, progress)
         return pd.DataFrame({"prob_fake": probs.astype(float), "label": labels})
+
+
+def predict_all(predictor: Predictor, titles: list[str], progress=None) -> pd.DataFrame:
+    """``Predictor.predict`` over any number of headlines (files, not API calls): consecutive calls of at
+    most ``max_batch`` headlines each, results in input order."""
+    step = predictor.config.max_batch
+    # an empty list still makes one call, so it gets the predictor's own "no headlines" error
+    parts = [predictor.predict(titles[i : i + step], progress) for i in range(0, max(len(titles), 1), step)]
+    return pd.concat(parts, ignore_index=True)

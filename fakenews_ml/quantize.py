@@ -14,16 +14,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fakenews_ml.assessment import predict_all
 from fakenews_ml.bundle import CALIBRATION_TABLE, LoadedBundle, bundle_size, load_bundle, save_bundle
 from fakenews_ml.config import QuantizeConfig
 from fakenews_ml.data.tokenize import tokenize_frame
 from fakenews_ml.errors import BundleError
-from fakenews_ml.evaluation import parity_report
-from fakenews_ml.inference import predict_probs
+from fakenews_ml.metrics import parity_report
+from fakenews_ml.model.inference import predict_probs
 from fakenews_ml.model.smoothing import input_maxima, smooth_inputs
 from fakenews_ml.model.weights import quantize_int8
-from fakenews_ml.predict import VARIANT_DIR, Predictor
+from fakenews_ml.predict import VARIANT_DIR, Predictor, predict_all
 
 REPORT_FILE = "quantization.json"
 

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fakenews_ml.bundle import read_meta
+from fakenews_ml.environment import bundles_dir, production_link
 from fakenews_ml.errors import BundleError
-from fakenews_ml.settings import bundles_dir, production_link
 
 HISTORY_FILE = "promotions.jsonl"
 

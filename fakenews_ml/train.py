@@ -19,16 +19,16 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
 from fakenews_ml.bundle import CALIBRATION_TABLE, HELDOUT_TABLE, save_bundle
 from fakenews_ml.config import ModelConfig, TrainConfig
-from fakenews_ml.data.tokenize import TokenizedSplit, tokenize_frame
+from fakenews_ml.data.tokenize import TokenizedSplit
 from fakenews_ml.device import describe_device, resolve_precision
-from fakenews_ml.evaluation import compute_metrics, save_plots, tune_threshold
-from fakenews_ml.inference import predict_probs
+from fakenews_ml.environment import home_path
+from fakenews_ml.metrics import compute_metrics, save_plots, tune_threshold
 from fakenews_ml.model.classifier import HeadlineClassifier
 from fakenews_ml.model.datamodule import NewsDataModule
-from fakenews_ml.model.encoder import encoder_label, resolve_encoder
+from fakenews_ml.model.encoder import encoder_label
+from fakenews_ml.model.inference import predict_probs
 from fakenews_ml.model.lexical import blend, cross_fit, fit_blend
 from fakenews_ml.model.lightning_module import ClassifierModule, balanced_class_weights
-from fakenews_ml.settings import home_path
 
 CALIBRATION_ROWS = 512
 MONITOR = "val_roc_auc"  # threshold-free, robust to the class imbalance
@@ -60,16 +60,6 @@ class EpochHistory(Callback):
             return
         row = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
         self.rows.append({"epoch": trainer.current_epoch, "step": trainer.global_step, **row})
-
-
-def load_tokenizer(model_config: ModelConfig):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(resolve_encoder(model_config.encoder), use_fast=True)
-
-
-def tokenize_splits(frames: dict[str, pd.DataFrame], tokenizer, max_length: int) -> dict[str, TokenizedSplit]:
-    return {name: tokenize_frame(frame, tokenizer, max_length) for name, frame in frames.items()}
 
 
 def train_model(

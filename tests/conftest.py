@@ -247,7 +247,7 @@ def tiny_model_config(tiny_encoder_dir):
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer(tiny_model_config):
-    from fakenews_ml.train import load_tokenizer
+    from fakenews_ml.model.encoder import load_tokenizer
 
     return load_tokenizer(tiny_model_config)
 
@@ -266,7 +266,8 @@ TINY_TRAIN = {
 def tiny_training(tmp_path_factory, tiny_frames, tiny_model_config, tiny_tokenizer):
     """One short training run of the tiny BERT, written as a bundle (with its held-out table)."""
     from fakenews_ml.config import TrainConfig
-    from fakenews_ml.train import tokenize_splits, train_model
+    from fakenews_ml.data.tokenize import tokenize_splits
+    from fakenews_ml.train import train_model
 
     root = tmp_path_factory.mktemp("tiny_bundle")
     tokenized = tokenize_splits(tiny_frames, tiny_tokenizer, tiny_model_config.max_length)

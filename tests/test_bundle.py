@@ -19,8 +19,8 @@ from fakenews_ml.bundle import WEIGHTS_FILE, load_bundle, read_meta, save_bundle
 from fakenews_ml.data.sources import sha256_file
 from fakenews_ml.data.tokenize import tokenize_frame
 from fakenews_ml.errors import BundleError
-from fakenews_ml.inference import predict_probs
 from fakenews_ml.model.classifier import HeadlineClassifier
+from fakenews_ml.model.inference import predict_probs
 
 PICKLE_SUFFIXES = {".pt", ".pth", ".bin", ".pkl", ".pickle", ".ckpt", ".joblib", ".npy"}
 

@@ -57,7 +57,7 @@ def test_real_minilm_train_round_trip_and_predict(datasets_dir, tmp_path):
     assert frame["label"].tolist() == (frame["prob_fake"] >= bundle.threshold).astype(int).tolist()
     # the reloaded bundle reproduces the trained model's own test predictions: compare with the
     # metrics the training run computed in memory before saving
-    from fakenews_ml.evaluation import compute_metrics
+    from fakenews_ml.metrics import compute_metrics
 
     test_probs = predictor.predict_proba(heldout["title"].astype(str).tolist())
     recomputed = compute_metrics(heldout["label"].to_numpy(), test_probs, bundle.threshold)

@@ -186,7 +186,8 @@ def test_predictor_exposes_the_bundle_version(predictor, tiny_bundle):
 
 
 def test_predict_all_and_evaluate_go_past_max_batch(tiny_bundle, predictor, tiny_frames):
-    from fakenews_ml.assessment import evaluate_predictor, predict_all
+    from fakenews_ml.evaluation import evaluate_predictor
+    from fakenews_ml.predict import predict_all
 
     small = Predictor.from_path(tiny_bundle, "fp32", PredictConfig(max_batch=4, batch_size=3))
     with pytest.raises(InputError, match="limit is 4"):

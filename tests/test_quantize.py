@@ -179,7 +179,7 @@ def test_quantize_config_bounds_are_validated():
 
 def test_saved_variants_predict_exactly_like_the_in_memory_quantized_model(quantized):
     """pack/unpack are lossless: what was measured in the parity report is what gets served."""
-    from fakenews_ml.inference import predict_probs
+    from fakenews_ml.model.inference import predict_probs
     from fakenews_ml.quantize import calibration_titles, variant_model
 
     path, report, split = quantized
@@ -215,8 +215,8 @@ def test_int8_bundles_with_one_scale_per_tensor_still_load(quantized):
     """Bundles quantized before per-channel scales carry one scale per weight: they load as they were."""
     from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
 
-    from fakenews_ml.inference import predict_probs
     from fakenews_ml.model.classifier import HeadlineClassifier
+    from fakenews_ml.model.inference import predict_probs
     from fakenews_ml.model.weights import pack, unpack
 
     path, _, split = quantized

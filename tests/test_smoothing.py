@@ -13,7 +13,7 @@ from torch import nn
 from fakenews_ml.bundle import CALIBRATION_TABLE, load_bundle
 from fakenews_ml.config import QuantizeConfig
 from fakenews_ml.data.tokenize import tokenize_frame
-from fakenews_ml.inference import predict_probs
+from fakenews_ml.model.inference import predict_probs
 from fakenews_ml.model.smoothing import SmoothedLinear, input_maxima, smooth_inputs
 from fakenews_ml.model.weights import quantize_int8
 from fakenews_ml.quantize import calibration_titles, quantize_bundle

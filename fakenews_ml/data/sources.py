@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from fakenews_ml.environment import download_cache_dir
 from fakenews_ml.errors import DataSourceError
-from fakenews_ml.settings import download_cache_dir
 
 CHUNK = 1 << 20
 

@@ -56,3 +56,7 @@ def tokenize_frame(frame: pd.DataFrame, tokenizer, max_length: int) -> Tokenized
     labels = frame["label"].to_numpy(dtype=np.int8) if "label" in frame else np.full(len(frame), -1, np.int8)
     ids = frame["id"].astype(str).to_numpy(dtype=str) if "id" in frame else np.arange(len(frame)).astype(str)
     return TokenizedSplit(flat, offsets, labels, ids)
+
+
+def tokenize_splits(frames: dict[str, pd.DataFrame], tokenizer, max_length: int) -> dict[str, TokenizedSplit]:
+    return {name: tokenize_frame(frame, tokenizer, max_length) for name, frame in frames.items()}

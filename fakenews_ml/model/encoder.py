@@ -4,6 +4,10 @@ hub id or local folder."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fakenews_ml.config import ModelConfig
 
 DEFAULT_ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -23,3 +27,10 @@ def resolve_encoder(name: str | None) -> str:
 def encoder_label(name: str | None) -> str:
     """A stable, path-free name for lineage and metadata."""
     return DEFAULT_ENCODER_NAME if name is None else name
+
+
+def load_tokenizer(model_config: ModelConfig):
+    """The encoder's fast tokenizer."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(resolve_encoder(model_config.encoder), use_fast=True)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from fakenews_ml.environment import home_path
 from fakenews_ml.monitoring.drift import REPORT_JSON
-from fakenews_ml.settings import home_path
 
 HISTORY_COLUMNS = [
     "partition",

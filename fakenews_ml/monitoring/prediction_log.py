@@ -149,7 +149,7 @@ class PredictionLog:
     """The store of predictions and feedback labels. Thread-safe; one instance per process is plenty."""
 
     def __init__(self, url: str | None = None):
-        from fakenews_ml.settings import prediction_log_url
+        from fakenews_ml.environment import prediction_log_url
 
         self.url = url or prediction_log_url()
         self._engine = make_engine(self.url)

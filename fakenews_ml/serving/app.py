@@ -33,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from fakenews_ml.config import PredictConfig, ServeConfig
+from fakenews_ml.environment import production_link
 from fakenews_ml.errors import BundleError, FakeNewsError, InputError, SchemaError
 from fakenews_ml.monitoring.log_writer import BackgroundLogWriter
 from fakenews_ml.monitoring.prediction_log import PredictionLog
@@ -46,7 +47,6 @@ from fakenews_ml.serving.limits import (
 )
 from fakenews_ml.serving.metrics import ApiMetrics, MetricsMiddleware
 from fakenews_ml.serving.model_holder import ModelHolder, ServedModel
-from fakenews_ml.settings import production_link
 from fakenews_ml.tables import parse_csv_bytes, require_titles
 
 FEEDBACK_FIELDS = {"title", "label", "prediction_id", "request_id", "source"}

@@ -27,8 +27,7 @@ from fakenews_ml.data.splits import (
 )
 from fakenews_ml.data.tokenize import TokenizedSplit, tokenize_frame
 from fakenews_ml.data.validation import ValidationReport, validate_news
-from fakenews_ml.model.encoder import encoder_label, resolve_encoder
-from fakenews_ml.train import load_tokenizer
+from fakenews_ml.model.encoder import encoder_label, load_tokenizer, resolve_encoder
 
 NEWS_FILE = "news.parquet"
 LEAK_EXAMPLES = 5

@@ -15,10 +15,10 @@ from fakenews_ml.artifacts import (
     staged_artifact,
     write_manifest,
 )
-from fakenews_ml.assessment import evaluate_predictor
 from fakenews_ml.bundle import read_meta
 from fakenews_ml.config import GateConfig, QuantizeConfig
 from fakenews_ml.errors import BundleError, PromotionRefused
+from fakenews_ml.evaluation import evaluate_predictor
 from fakenews_ml.predict import VARIANT_DIR, Predictor, variant_path
 from fakenews_ml.quantize import REPORT_FILE, quantize_bundle, smoothing_alpha
 from fakenews_ml.registry import champion_path, promote

@@ -15,12 +15,13 @@ from fakenews_ml.config import ModelConfig, TrainConfig
 from fakenews_ml.data.sources import sha256_file
 from fakenews_ml.data.tokenize import TokenizedSplit
 from fakenews_ml.device import resolve_precision
+from fakenews_ml.environment import bundles_dir, home_path
 from fakenews_ml.errors import BundleError
 from fakenews_ml.model.datamodule import make_loader
+from fakenews_ml.model.encoder import load_tokenizer
 from fakenews_ml.registry import champion_lineage
-from fakenews_ml.settings import bundles_dir, home_path
 from fakenews_ml.stages.data import load_split, load_tokenized
-from fakenews_ml.train import load_tokenizer, train_model
+from fakenews_ml.train import train_model
 
 log = logging.getLogger(__name__)
 

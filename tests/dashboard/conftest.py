@@ -27,8 +27,10 @@ PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_pro
 
 def _train_champion(encoder: Path, models: Path, work: Path, make_news_frame) -> Path:
     from fakenews_ml.config import ModelConfig, QuantizeConfig, TrainConfig
+    from fakenews_ml.data.tokenize import tokenize_splits
+    from fakenews_ml.model.encoder import load_tokenizer
     from fakenews_ml.quantize import quantize_bundle
-    from fakenews_ml.train import load_tokenizer, tokenize_splits, train_model
+    from fakenews_ml.train import train_model
 
     frames = {
         "train": make_news_frame(40, seed=21),
@@ -67,7 +69,7 @@ def _challenger(encoder: Path, models: Path) -> Path:
     from fakenews_ml.bundle import save_bundle
     from fakenews_ml.config import ModelConfig
     from fakenews_ml.model.classifier import HeadlineClassifier
-    from fakenews_ml.train import load_tokenizer
+    from fakenews_ml.model.encoder import load_tokenizer
 
     config = ModelConfig(encoder=str(encoder), max_length=32)
     torch.manual_seed(7)

@@ -27,7 +27,7 @@ def build_bundle(encoder: Path, out: Path, seed: int) -> Path:
     from fakenews_ml.bundle import save_bundle
     from fakenews_ml.config import ModelConfig
     from fakenews_ml.model.classifier import HeadlineClassifier
-    from fakenews_ml.train import load_tokenizer
+    from fakenews_ml.model.encoder import load_tokenizer
 
     config = ModelConfig(encoder=str(encoder), max_length=32)
     torch.manual_seed(seed)

@@ -8,9 +8,9 @@ import threading
 import time
 
 from fakenews_ml.config import ServeConfig
+from fakenews_ml.environment import production_link
 from fakenews_ml.monitoring.prediction_log import PredictionLog
 from fakenews_ml.registry import promote
-from fakenews_ml.settings import production_link
 
 
 def wait_for(predicate, timeout=20.0, what="condition"):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from fakenews_ml.evaluation import (
+from fakenews_ml.metrics import (
     compute_metrics,
     expected_calibration_error,
     parity_report,
