@@ -1,9 +1,16 @@
-"""Where the project writes: every default path lives under one root, ``FAKENEWS_HOME``."""
+"""What the environment decides, read at call time (never at import), in one place: where the project writes
+(``FAKENEWS_HOME``, the artifact store), the prediction log, and the loop's knobs.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+
+from fakenews_ml.errors import FakeNewsError
+from fakenews_ml.store import ArtifactStore
+from fakenews_ml.tracking import WandbSettings
 
 DEFAULT_HOME = Path.home() / ".fakenews"
 
@@ -20,17 +27,31 @@ def home_path(*parts: str) -> Path:
     return path
 
 
+def artifact_store() -> ArtifactStore:
+    """The store every stage writes to and reads from: the ``FAKENEWS_HOME`` folder."""
+    return ArtifactStore(fakenews_home())
+
+
+WANDB_MODES = ("online", "offline", "disabled")
+
+
+def wandb_settings(environ: Mapping[str, str] | None = None) -> WandbSettings:
+    """W&B from ``WANDB_MODE`` (default offline: nothing leaves the machine; ``dryrun`` means offline),
+    ``WANDB_PROJECT``, ``WANDB_ENTITY``. Online needs ``WANDB_API_KEY``, read by wandb itself, never here."""
+    env = os.environ if environ is None else environ
+    mode = (env.get("WANDB_MODE") or "offline").strip().lower()
+    mode = "offline" if mode == "dryrun" else mode
+    if mode not in WANDB_MODES:
+        raise FakeNewsError(f"WANDB_MODE={mode!r} is not one of {', '.join(WANDB_MODES)}")
+    if mode == "online" and not env.get("WANDB_API_KEY"):
+        raise FakeNewsError("WANDB_MODE=online needs WANDB_API_KEY; unset WANDB_MODE to log offline")
+    return WandbSettings(
+        mode=mode, project=env.get("WANDB_PROJECT") or "fakenews", entity=env.get("WANDB_ENTITY") or None
+    )
+
+
 def download_cache_dir() -> Path:
     return home_path("cache", "downloads", "")
-
-
-def bundles_dir() -> Path:
-    return home_path("models", "")
-
-
-def production_link() -> Path:
-    """The promoted champion; a symlink swapped atomically on promotion."""
-    return home_path("production", "champion")
 
 
 def prediction_log_url() -> str:

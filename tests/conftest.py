@@ -296,3 +296,53 @@ def tiny_bundle_copy(tiny_bundle, tmp_path) -> Path:
     import shutil
 
     return Path(shutil.copytree(tiny_bundle, tmp_path / "bundle"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Typed manifests for stage tests: a bundle placed in the artifact store, and splits stored as a stage would.
+
+
+@pytest.fixture
+def store_bundle(fakenews_home):
+    """``store_bundle(path, name)`` copies a bundle into this test's artifact store (``models/<name>``) and
+    returns its ``TrainedModel`` manifest, read from the bundle's own files."""
+    import shutil
+
+    from fakenews_ml.stages.training import bundle_manifest
+
+    def place(path: Path, name: str = "tiny"):
+        shutil.copytree(path, fakenews_home / "models" / name)
+        return bundle_manifest(f"models/{name}")
+
+    return place
+
+
+@pytest.fixture
+def store_splits(fakenews_home):
+    """``store_splits(frames)`` stores train/val/test frames as the split stage would and returns the
+    ``NewsSplits`` manifest naming them."""
+    from fakenews_ml.artifacts import artifact_location, cached_or_build, content_key, frame_digest, save_frame
+    from fakenews_ml.manifests import NewsSplits
+
+    def place(frames: dict) -> NewsSplits:
+        key = content_key({name: frame_digest(frame) for name, frame in frames.items()})
+        location = artifact_location("news_splits", key)
+
+        def build(staging) -> NewsSplits:
+            files = {name: save_frame(frame, staging, location, f"{name}.parquet") for name, frame in frames.items()}
+            return NewsSplits(
+                code_version="test",
+                key=key,
+                splits=files,
+                fingerprint=key,
+                duplicates_removed=0,
+                conflicting_labels_removed=0,
+                empty_titles_removed=0,
+                config={},
+                validated_digest=key,
+                sources=[],
+            )
+
+        return cached_or_build(location, NewsSplits, build)
+
+    return place

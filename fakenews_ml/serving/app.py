@@ -33,10 +33,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from fakenews_ml.config import PredictConfig, ServeConfig
-from fakenews_ml.environment import production_link
 from fakenews_ml.errors import BundleError, FakeNewsError, InputError, SchemaError
 from fakenews_ml.monitoring.log_writer import BackgroundLogWriter
 from fakenews_ml.monitoring.prediction_log import PredictionLog
+from fakenews_ml.registry import champion_link
 from fakenews_ml.serving.limits import (
     ApiError,
     BodyLimitMiddleware,
@@ -67,7 +67,7 @@ def create_app(
     config = config or ServeConfig()
     owns_log = log is None
     log = log or PredictionLog()
-    source = Path(model) if model is not None else production_link()
+    source = Path(model) if model is not None else champion_link()
     # Merged passes may hold more headlines than one request may send.
     predict_config = PredictConfig(
         max_batch=max(config.max_batch, config.merge_rows),
