@@ -20,13 +20,15 @@ import dagster as dg
 from pydantic import Field
 
 from fakenews_ml.atomic import write_text
-from fakenews_ml.environment import WANDB_MODES, fakenews_home, wandb_settings
+from fakenews_ml.environment import WANDB_MODES, artifact_store, wandb_settings
 from fakenews_ml.manifests import Manifest, dump_manifest, load_manifest
+from fakenews_ml.store import join
 from fakenews_ml.tracking import WandbSettings
 
 # wandb.login() insists on a key even offline; offline and disabled runs never send it anywhere.
 WANDB_CLOUD_HOST = "https://api.wandb.ai"
 OFFLINE_KEY = "offline-mode-placeholder-key-not-a-secret-000000"
+MANIFESTS = "dagster/manifests"  # the IO manager's folder in the artifact store
 
 
 # ----- compute -------------------------------------------------------------------------------------------
@@ -58,27 +60,37 @@ class ComputeResource(dg.ConfigurableResource):
 
 
 class ManifestIOManager(dg.ConfigurableIOManager):
-    """Stores each asset's manifest (a small dict of paths and fingerprints) as JSON: no pickles. The
-    folder is ``FAKENEWS_HOME/dagster/manifests`` unless ``base_dir`` is set, resolved when the run starts."""
+    """Stores each asset's manifest (a typed model of locations and fingerprints) as JSON, never a pickle, in the
+    artifact store's ``dagster/manifests/`` (a bucket when the store is one: a step on another machine reads
+    it there), or in ``base_dir`` when that is set."""
 
-    base_dir: str | None = Field(None, description="Folder for manifests; empty = $FAKENEWS_HOME/dagster/manifests")
+    base_dir: str | None = Field(None, description="A local folder for manifests; empty = the artifact store")
 
-    def _path(self, key: dg.AssetKey, partition: str | None = None) -> Path:
-        """``<root>/<asset>.json``; a partitioned asset keeps one per partition: ``<root>/<asset>/<key>.json``."""
-        root = Path(self.base_dir) if self.base_dir else fakenews_home() / "dagster" / "manifests"
-        path = root.joinpath(*key.path)
-        return path / f"{partition}.json" if partition is not None else path.with_suffix(".json")
+    def _location(self, key: dg.AssetKey, partition: str | None = None) -> str:
+        """``<asset>.json``; a partitioned asset keeps one per partition: ``<asset>/<partition>.json``."""
+        name = "/".join(key.path)
+        return f"{name}/{partition}.json" if partition is not None else f"{name}.json"
+
+    def _local(self, location: str) -> Path:
+        return Path(self.base_dir) / location if self.base_dir else artifact_store().path(join(MANIFESTS, location))
 
     def handle_output(self, context: dg.OutputContext, obj: Manifest) -> None:
-        path = self._path(context.asset_key, context.asset_partition_key if context.has_asset_partitions else None)
-        write_text(path, dump_manifest(obj))
-        context.add_output_metadata({"manifest": dg.MetadataValue.path(str(path))})
+        partition = context.asset_partition_key if context.has_asset_partitions else None
+        location = self._location(context.asset_key, partition)
+        write_text(self._local(location), dump_manifest(obj))
+        if not self.base_dir:
+            artifact_store().publish(join(MANIFESTS, location))
+        context.add_output_metadata({"manifest": dg.MetadataValue.path(join(MANIFESTS, location))})
 
     def _read(self, key: dg.AssetKey, partition: str | None) -> Manifest:
-        path = self._path(key, partition)
+        location = self._location(key, partition)
         what = key.to_user_string() + (f" partition {partition}" if partition is not None else "")
+        try:
+            path = self._local(location) if self.base_dir else artifact_store().fetch(join(MANIFESTS, location))
+        except FileNotFoundError:
+            path = self._local(location)
         if not path.exists():
-            raise FileNotFoundError(f"no manifest for {what} at {path}: materialize it first")
+            raise FileNotFoundError(f"no manifest for {what} at {location}: materialize it first")
         try:
             return load_manifest(path.read_text())
         except ValueError as problem:  # written by an older version, or edited by hand

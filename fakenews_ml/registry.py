@@ -1,41 +1,29 @@
-"""The model registry in the artifact store: bundles under ``models/<key>``, and the production champion as
-``production/champion``, a relative link that promotion swaps in one rename (``fakenews_ml.atomic``): a crash at
-any point leaves either the old champion or the new one serving, never a half state. Each promotion is
-appended to ``production/promotions.jsonl``."""
+"""The model registry in the artifact store: bundles under ``models/<key>``, and the production champion, a
+pointer the store replaces in one step (a relative link locally, an object under a generation precondition in
+a bucket): a crash at any point leaves either the old champion or the new one serving, never a half state.
+Each promotion is recorded in the store's promotion history."""
 
 from __future__ import annotations
 
-import json
-import os
 from datetime import UTC, datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from fakenews_ml.atomic import swap_symlink
 from fakenews_ml.bundle import read_meta
 from fakenews_ml.environment import artifact_store
 from fakenews_ml.errors import BundleError
-from fakenews_ml.store import ArtifactStore, LocationError, check_location
+from fakenews_ml.store import CHAMPION_LINK, ArtifactStore, LocationError, check_location
 
 MODELS = "models"
-CHAMPION = "production/champion"
-HISTORY = "production/promotions.jsonl"
 
 
 def champion_link(store: ArtifactStore | None = None) -> Path:
-    """The local path of the champion link (what a server watches)."""
-    return (store or artifact_store()).path(CHAMPION)
+    """The local path of the champion link (what a server watches; a bucket store keeps it in its mirror)."""
+    return (store or artifact_store()).path(CHAMPION_LINK)
 
 
 def champion_location(store: ArtifactStore | None = None) -> str | None:
     """The location of the bundle in production (``models/<key>``), or None before the first promotion."""
-    store = store or artifact_store()
-    link = store.path(CHAMPION)
-    if not link.is_symlink():
-        return None
-    target = Path(os.readlink(link))
-    if target.is_absolute():  # a link written by an older version: it names this machine's path
-        return store.location(target)
-    return check_location(os.path.normpath(PurePosixPath(CHAMPION).parent / target.as_posix()))
+    return (store or artifact_store()).read_champion()
 
 
 def champion_path(store: ArtifactStore | None = None) -> Path | None:
@@ -44,10 +32,10 @@ def champion_path(store: ArtifactStore | None = None) -> Path | None:
     location = champion_location(store)
     if location is None:
         return None
-    path = store.path(location)
-    if not path.is_dir():
-        raise BundleError(f"the production champion {location} does not exist in the artifact store")
-    return path
+    try:
+        return store.fetch(location)
+    except FileNotFoundError:
+        raise BundleError(f"the production champion {location} does not exist in the artifact store") from None
 
 
 def champion_lineage(store: ArtifactStore | None = None) -> dict | None:
@@ -68,32 +56,32 @@ def bundle_location(bundle: Path | str, store: ArtifactStore | None = None) -> s
     return store.location(bundle) if Path(text).is_absolute() else check_location(text)
 
 
-def promote(bundle: Path | str, reason: str = "", store: ArtifactStore | None = None) -> str:
+def promote(
+    bundle: Path | str, reason: str = "", store: ArtifactStore | None = None, expected: str | None = ...
+) -> str:
     """Make ``bundle`` (a location, or a path inside the store) the champion; returns its location. The bundle
-    is checked complete before the link moves."""
+    is checked complete before the pointer moves. With ``expected`` (a location, or None for "no champion yet"),
+    the promotion happens only if that is still the champion (``ChampionMoved`` otherwise): of two concurrent
+    promotions from the same champion, one wins."""
     store = store or artifact_store()
     location = bundle_location(bundle, store)
     meta = read_meta(store.fetch(location))
-    previous = champion_location(store)
-    link = store.path(CHAMPION)
-    swap_symlink(link, os.path.relpath(store.path(location), link.parent))
-    record = {
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "version": meta["version"],
-        "location": location,
-        "previous": previous,
-        "reason": reason,
-    }
-    with open(store.path(HISTORY), "a") as history:  # one short line per append
-        history.write(json.dumps(record) + "\n")
+    previous = store.read_champion()
+    store.write_champion(location, previous if expected is ... else expected)
+    store.append_promotion(
+        {
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "version": meta["version"],
+            "location": location,
+            "previous": previous,
+            "reason": reason,
+        }
+    )
     return location
 
 
 def promotion_history(store: ArtifactStore | None = None) -> list[dict]:
-    file = (store or artifact_store()).path(HISTORY)
-    if not file.exists():
-        return []
-    return [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+    return (store or artifact_store()).promotions()
 
 
 def list_bundles(store: ArtifactStore | None = None) -> list[dict]:

@@ -346,3 +346,57 @@ def store_splits(fakenews_home):
         return cached_or_build(location, NewsSplits, build)
 
     return place
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A Google Cloud Storage bucket: the gcp-storage-emulator server (with GCS's upload preconditions) on 127.0.0.1.
+
+
+@dataclass
+class Bucket:
+    name: str
+    emulator_host: str
+    uri: str  # gs://<name>/fakenews: the store root the tests use
+
+    def client(self):
+        from google.cloud import storage
+
+        return storage.Client(project="emulated")
+
+    def objects(self, prefix: str = "") -> dict[str, bytes]:
+        return {blob.name: blob.download_as_bytes() for blob in self.client().list_blobs(self.name, prefix=prefix)}
+
+
+@pytest.fixture
+def gcs_bucket(port_finder, monkeypatch, tmp_path):
+    """An emulated bucket, with STORAGE_EMULATOR_HOST pointing the real google-cloud-storage client at it."""
+    import subprocess
+    import sys
+    import time
+
+    port, name = port_finder(), "fakenews-test"
+    log = open(tmp_path / "gcs_emulator.log", "w")  # noqa: SIM115 - the server writes to it until the fixture ends
+    process = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("gcs_emulator.py")), str(port), name],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the GCS emulator did not start: {(tmp_path / 'gcs_emulator.log').read_text()[-2000:]}"
+                )
+            time.sleep(0.1)
+        host = f"http://127.0.0.1:{port}"
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", host)
+        monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+        yield Bucket(name, host, f"gs://{name}/fakenews")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()

@@ -47,5 +47,5 @@ def promote_challenger(evaluation: ModelEvaluation, quantized: QuantizedModel, n
             "re-materialize model_evaluation"
         )
     reason = gate.reason + (f"; {note}" if note else "")
-    promote(challenger, reason=reason)
+    promote(challenger, reason=reason, expected=compared_with)  # ChampionMoved (refused) if another promotion won
     return ProductionModel(**outcome, previous=current, promoted=True, reason=reason)
