@@ -75,11 +75,25 @@ class FrameFile(Record):
     title_chars: TitleLengths | None = None
 
 
+class SourceRead(Record):
+    """What reading one source kept and dropped (and why)."""
+
+    uri: str
+    rows_read: int
+    rows_kept: int
+    dropped: dict[str, int]  # reason -> rows
+
+    @property
+    def dropped_share(self) -> float:
+        return (self.rows_read - self.rows_kept) / self.rows_read if self.rows_read else 0.0
+
+
 class RawNews(Manifest):
     stage: Literal["raw_news"] = "raw_news"
     key: str
     news: FrameFile
     sources: list[SourceRecord]
+    read: list[SourceRead]
     data_version: str  # the sources' sha256, hashed
     rows_by_source: dict[str, int]
 
@@ -87,9 +101,11 @@ class RawNews(Manifest):
 class FeedbackLabels(Manifest):
     stage: Literal["feedback_labels"] = "feedback_labels"
     key: str
-    news: FrameFile
+    news: FrameFile  # the rows that pass the row-level checks: what the merge may take
     validation_config: ValidationConfig
     rows_by_source: dict[str, int]
+    quarantine: FrameFile | None = None  # the rows that fail them, kept with their reason, never merged
+    quarantined_by_reason: dict[str, int] = Field(default_factory=dict)
 
 
 class FeedbackMerge(Record):
@@ -108,6 +124,7 @@ class ValidatedNews(Manifest):
     validation_config: ValidationConfig
     raw_digest: str
     sources: list[SourceRecord]
+    read: list[SourceRead]  # what reading each source dropped: the suite bounds it
     feedback: FeedbackMerge = FeedbackMerge()
     rows_by_source: dict[str, int]
 

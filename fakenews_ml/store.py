@@ -208,7 +208,9 @@ class BucketStore(ArtifactStore):
         if blob is None:
             return None, 0
         generation = int(blob.generation)  # read first: a download refreshes the properties from its headers
-        return check_location(json.loads(blob.download_as_bytes(if_generation_match=generation))["location"]), generation
+        return check_location(
+            json.loads(blob.download_as_bytes(if_generation_match=generation))["location"]
+        ), generation
 
     def read_champion(self) -> str | None:
         """The champion in the bucket; the local mirror's link follows it (for servers that watch the link)."""

@@ -41,6 +41,8 @@ def raw_news(config: RawNewsConfig) -> dg.Output[RawNews]:
             **frame_metadata(manifest.news),
             "code_version": manifest.code_version,
             "sources": table([s.model_dump() for s in manifest.sources], {"uri": "string", "sha256": "string"}),
+            "rows_dropped": dg.MetadataValue.int(sum(r.rows_read - r.rows_kept for r in manifest.read)),
+            "read": read_table(manifest.read),
             "rows_by_source": counts_table(manifest.rows_by_source),
             "sample": sample_table(load_frame(manifest.news)),
         },
@@ -69,13 +71,41 @@ def feedback_labels(log_store: PredictionLogStore) -> dg.Output[FeedbackLabels]:
             **frame_metadata(manifest.news),
             "code_version": manifest.code_version,
             "rows_by_source": counts_table(manifest.rows_by_source),
+            "quarantined_rows": dg.MetadataValue.int(sum(manifest.quarantined_by_reason.values())),
+            "quarantined_by_reason": counts_table(manifest.quarantined_by_reason, "reason"),
+            **(
+                {
+                    "quarantine_sample": sample_table(
+                        load_frame(manifest.quarantine), columns=("title", "label", "reason")
+                    )
+                }
+                if manifest.quarantine
+                else {}
+            ),
             "sample": sample_table(load_frame(manifest.news)),
         },
     )
 
 
-def suite_result(report, empty_note: str | None = None) -> dg.AssetCheckResult:
-    """A Great Expectations report as a blocking check's result: one row per expectation."""
+def read_table(read) -> dg.MetadataValue:
+    """Per source: rows read, kept, and dropped by reason."""
+    rows = [
+        {
+            "source": r.uri,
+            "rows_read": r.rows_read,
+            "rows_kept": r.rows_kept,
+            "dropped": ", ".join(f"{n} {reason}" for reason, n in r.dropped.items() if n) or "none",
+        }
+        for r in read
+    ]
+    return table(rows, {"source": "string", "rows_read": "int", "rows_kept": "int", "dropped": "string"})
+
+
+def suite_result(
+    report, empty_note: str | None = None, note: str = "", metadata: dict | None = None
+) -> dg.AssetCheckResult:
+    """A Great Expectations report as a blocking check's result: one row per expectation (``note`` and
+    ``metadata`` are added to its description and metadata)."""
     rows = [
         {
             "check": o.check,
@@ -89,8 +119,11 @@ def suite_result(report, empty_note: str | None = None) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         passed=report.success,
         severity=dg.AssetCheckSeverity.ERROR,
-        description=report.summary() if report.rows or empty_note is None else empty_note,
+        description="; ".join(
+            filter(None, [report.summary() if report.rows or empty_note is None else empty_note, note])
+        ),
         metadata={
+            **(metadata or {}),
             "rows": dg.MetadataValue.int(report.rows),
             "failed_checks": ", ".join(o.check for o in report.failed()) or "none",
             "results": table(
@@ -105,13 +138,21 @@ def suite_result(report, empty_note: str | None = None) -> dg.AssetCheckResult:
     asset=feedback_labels,
     blocking=True,
     description="The raw-data Great Expectations suite on the feedback labels (bounds relaxed only where a small "
-    "labelled batch differs: one row is enough, one class is fine). Fails -> the labels are not merged and "
+    "labelled batch differs: one row is enough, one class is fine). Rows failing a row-level check (title length, "
+    "label) were quarantined by feedback_labels and are not judged here. Fails -> the labels are not merged and "
     "nothing is trained on them; no labels at all passes (nothing to merge).",
 )
 def feedback_quality_suite(feedback_labels: FeedbackLabels) -> dg.AssetCheckResult:
     from fakenews_ml.stages.feedback import run_feedback_suite
 
-    return suite_result(run_feedback_suite(feedback_labels), empty_note="no feedback labels yet: nothing to merge")
+    held = sum(feedback_labels.quarantined_by_reason.values())
+    note = f"{held} feedback row(s) quarantined, not merged ({feedback_labels.quarantined_by_reason})" if held else ""
+    return suite_result(
+        run_feedback_suite(feedback_labels),
+        empty_note="no feedback labels to merge",
+        note=note,
+        metadata={"quarantined_rows": dg.MetadataValue.int(held)},
+    )
 
 
 @dg.asset(
@@ -136,6 +177,7 @@ def validated_news(
         metadata={
             **frame_metadata(manifest.news),
             "code_version": manifest.code_version,
+            "rows_dropped_while_reading": dg.MetadataValue.int(sum(r.rows_read - r.rows_kept for r in manifest.read)),
             "feedback_rows": dg.MetadataValue.int(manifest.feedback.rows),
             "replaced_by_feedback": dg.MetadataValue.int(manifest.feedback.replaced_rows),
             "rows_by_source": counts_table(manifest.rows_by_source),

@@ -13,19 +13,23 @@ from fakenews_ml.artifacts import (
 from fakenews_ml.code_versions import code_version
 from fakenews_ml.data.validation import ValidationReport, validate_news
 from fakenews_ml.manifests import FeedbackLabels
-from fakenews_ml.monitoring.feedback import feedback_validation_config
+from fakenews_ml.monitoring.feedback import feedback_validation_config, quarantine
 from fakenews_ml.monitoring.prediction_log import PredictionLog
 
 CODE_VERSION = code_version(__name__)
 NEWS_FILE = "news.parquet"
+QUARANTINE_FILE = "quarantine.parquet"
 
 
 def snapshot_feedback(log: PredictionLog) -> FeedbackLabels:
     """Every feedback label so far as a canonical news frame (one row per title, the latest label wins,
-    ``source`` = ``feedback:<origin>``), stored content-addressed. No feedback gives the same empty snapshot
-    every time, so nothing downstream looks changed."""
+    ``source`` = ``feedback:<origin>``), stored content-addressed; rows that fail the suite's row-level checks
+    are kept aside in a quarantine file instead of the frame. No feedback gives the same empty snapshot every
+    time, so nothing downstream looks changed."""
     frame = log.feedback_frame()
-    key = content_key("feedback_labels", frame_digest(frame), CODE_VERSION)
+    config = feedback_validation_config()
+    kept, held = quarantine(frame, config)
+    key = content_key("feedback_labels", frame_digest(frame), config.model_dump(), CODE_VERSION)
     location = artifact_location("feedback_labels", key)
     return cached_or_build(
         location,
@@ -33,9 +37,13 @@ def snapshot_feedback(log: PredictionLog) -> FeedbackLabels:
         lambda staging: FeedbackLabels(
             code_version=CODE_VERSION,
             key=key,
-            news=save_frame(frame, staging, location, NEWS_FILE),
-            validation_config=feedback_validation_config(),
-            rows_by_source=rows_by_source(frame),
+            news=save_frame(kept, staging, location, NEWS_FILE),
+            validation_config=config,
+            rows_by_source=rows_by_source(kept),
+            quarantine=save_frame(held, staging, location, QUARANTINE_FILE) if len(held) else None,
+            quarantined_by_reason={str(k): int(n) for k, n in held["reason"].value_counts().items()}
+            if len(held)
+            else {},
         ),
     )
 

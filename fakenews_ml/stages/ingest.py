@@ -12,7 +12,7 @@ from fakenews_ml.artifacts import (
 )
 from fakenews_ml.code_versions import code_version
 from fakenews_ml.data.readers import read_sources
-from fakenews_ml.manifests import RawNews, SourceRecord
+from fakenews_ml.manifests import RawNews, SourceRead, SourceRecord
 
 CODE_VERSION = code_version(__name__)
 NEWS_FILE = "news.parquet"
@@ -32,6 +32,7 @@ def ingest_news(sources: list[str], progress: bool = False) -> RawNews:
             key=key,
             news=save_frame(frame, staging, location, NEWS_FILE),
             sources=records,
+            read=[SourceRead(**stats) for stats in frame.attrs["read_stats"]],
             data_version=content_key([r.sha256 for r in records]),
             rows_by_source=rows_by_source(frame),
         ),

@@ -17,7 +17,7 @@ from fakenews_ml.code_versions import code_version
 from fakenews_ml.config import ValidationConfig
 from fakenews_ml.data.readers import CANONICAL_COLUMNS
 from fakenews_ml.data.splits import normalize_title
-from fakenews_ml.data.validation import ValidationReport, validate_news
+from fakenews_ml.data.validation import ValidationReport, dropped_rows_outcome, validate_news, with_outcome
 from fakenews_ml.manifests import FeedbackLabels, FeedbackMerge, RawNews, ValidatedNews
 
 CODE_VERSION = code_version(__name__)
@@ -61,6 +61,7 @@ def stage_validated_news(
             validation_config=config,
             raw_digest=raw.news.digest,
             sources=raw.sources,
+            read=raw.read,
             feedback=merge,
             rows_by_source=rows_by_source(frame),
         )
@@ -69,5 +70,7 @@ def stage_validated_news(
 
 
 def run_validation_suite(validated: ValidatedNews) -> ValidationReport:
-    """The Great Expectations suite on exactly the frame ``validated`` names, with its recorded bounds."""
-    return validate_news(load_frame(validated.news), validated.validation_config)
+    """The Great Expectations suite on exactly the frame ``validated`` names, with its recorded bounds, plus the
+    bound on what reading each source dropped (rows that never reached the frame, so GX cannot see them)."""
+    report = validate_news(load_frame(validated.news), validated.validation_config)
+    return with_outcome(report, dropped_rows_outcome(validated.read, validated.validation_config.max_dropped_share))

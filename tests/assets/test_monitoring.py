@@ -319,16 +319,27 @@ def test_feedback_labels_are_validated_and_merged_into_the_training_data(tmp_pat
         ).asset_materialization.tags["dagster/data_version"]
         assert tags["dagster/input_data_version/feedback_labels"] == feedback_version
 
-    # invalid feedback blocks with the suite's message, and nothing downstream is built from it
+    # a bad label (a 2-character title) is quarantined, counted and shown; the rest still merges
     with PredictionLog(log_url(home)) as log:
         log.add_feedback([{"title": "ok", "label": 0}], source="dashboard")  # 2 characters: below min_title_chars
-    blocked = materialize(home, sources, {}, selection=FEEDBACK)
-    assert not blocked.result.success
-    assert blocked.checks == {"feedback_quality_suite": False}
-    severity, description = blocked.check_descriptions["feedback_quality_suite"]
-    assert severity == "ERROR" and "title_length" in description
-    assert "title_length" in blocked.check_metadata["feedback_quality_suite"]["failed_checks"]
-    assert "validated_news" not in blocked.materialized
+    held = materialize(home, sources, {}, selection=FEEDBACK)
+    assert held.result.success and all(held.checks.values())
+    assert held.metadata["feedback_labels"]["quarantined_rows"] == 1
+    reasons = {
+        r.data["reason"]: r.data["rows"] for r in held.metadata["feedback_labels"]["quarantined_by_reason"].records
+    }
+    assert reasons == {"title_too_short": 1}
+    severity, description = held.check_descriptions["feedback_quality_suite"]
+    assert severity == "ERROR" and "1 feedback row(s) quarantined" in description
+    assert held.metadata["validated_news"]["feedback_rows"] == 3  # the three good labels, not the bad one
+    assert "ok" not in set(pd.read_parquet(home / read_manifests(home)["validated_news"].news.location)["title"])
+
+    # a label set that the suite rejects as a whole (a feedback batch too small for its bounds) still blocks
+    blocked = materialize(
+        home, sources, {"ops": {"validated_news": {"config": {"min_rows": 10_000}}}}, selection=FEEDBACK
+    )
+    assert not blocked.result.success and blocked.checks["news_quality_suite"] is False
+    assert "validated_news" in blocked.materialized and "news_splits" not in blocked.materialized
 
 
 @pytest.mark.slow

@@ -170,6 +170,25 @@ def test_bad_raw_data_stops_at_the_quality_gate(promoted_home, tmp_path):
     assert champion_state(promoted_home.home) == before
 
 
+def test_a_source_that_loses_too_many_rows_while_read_stops_the_graph(promoted_home, tmp_path):
+    before = champion_state(promoted_home.home)
+    frame = news_frame(200, seed=8)
+    frame.loc[frame.index[:80], "title"] = ""  # 40% of the rows have no title: dropped while reading
+    frame.to_csv(tmp_path / "holes.csv", index=False)
+
+    run = materialize(promoted_home.home, tmp_path / "holes.csv", promoted_home.config)
+
+    assert not run.result.success and run.checks["news_quality_suite"] is False
+    assert run.metadata["raw_news"]["rows_dropped"] == 80
+    (read,) = run.metadata["raw_news"]["read"].records
+    assert (read.data["rows_read"], read.data["rows_kept"], read.data["dropped"]) == (200, 120, "80 empty_title")
+    assert "rows_dropped" in run.check_metadata["news_quality_suite"]["failed_checks"]
+    severity, description = run.check_descriptions["news_quality_suite"]
+    assert "80 of 200 rows dropped (80 empty title)" in description and "5%" in description
+    assert not run.materialized & DOWNSTREAM_OF_VALIDATED
+    assert champion_state(promoted_home.home) == before
+
+
 def test_worse_challenger_is_trained_but_not_promoted(promoted_home):
     before = champion_state(promoted_home.home)
     config = run_config(promoted_home.encoder_dir, WORSE_TRAINING)
