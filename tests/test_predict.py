@@ -119,7 +119,9 @@ def test_truncation_limit_is_configurable(tiny_bundle):
 
 
 def test_odd_but_valid_headlines_predict(predictor):
-    probs = predictor.predict_proba(["🔥🔥🔥", "Ünïcödé héadline", "数字 新闻", "a\x00b", "<script>alert(1)</script>"])
+    probs = predictor.predict_proba(
+        ["🔥 Fire 🔥", "Ünïcödé héadline", "数字 新闻", "Ｆｕｌｌ", "<script>alert(1)</script>"]
+    )
     assert np.all((probs >= 0) & (probs <= 1))
 
 
