@@ -63,13 +63,6 @@ def read_upload(name: str, data: bytes, limits: Limits = Limits()) -> pd.DataFra
             f"{name} has {len(frame):,} rows; the limit is {limits.max_rows:,} per file. Split it into smaller files."
         )
     titles = frame["title"].astype(str).str.strip()
-    unreadable = [(i, problem) for i, title in enumerate(titles) if (problem := headline_problem(title))]
-    if unreadable:
-        i, problem = unreadable[0]
-        raise InputProblem(
-            f"{name}: {len(unreadable)} title(s) cannot be classified; the one on CSV line {csv_line(frame, i)} "
-            f"{problem}. Nothing was classified."
-        )
     too_long = [i for i, length in enumerate(titles.str.len()) if length > limits.max_title_chars]
     if len(too_long):
         lines = ", ".join(str(csv_line(frame, i)) for i in too_long[:5])

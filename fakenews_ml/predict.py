@@ -185,6 +185,10 @@ def predict_all(predictor: Predictor, titles: list[str], progress=None) -> pd.Da
     """``Predictor.predict`` over any number of headlines (files, not API calls): consecutive calls of at
     most ``max_batch`` headlines each, results in input order."""
     step = predictor.config.max_batch
+    for i, title in enumerate(titles):  # named by its place in the whole list, not in its call
+        problem = headline_problem(title.strip()) if isinstance(title, str) else None
+        if problem is not None:
+            raise InputError(f"headline {i} {problem}")
     # an empty list still makes one call, so it gets the predictor's own "no headlines" error
     parts = [predictor.predict(titles[i : i + step], progress) for i in range(0, max(len(titles), 1), step)]
     return pd.concat(parts, ignore_index=True)

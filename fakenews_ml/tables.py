@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from fakenews_ml.errors import DataSourceError, SchemaError
+from fakenews_ml.headlines import headline_problem
 
 MAX_COLUMNS = 1000  # far above any news file; a header of 150,000 columns is a mistake or an attack
 LINES_ATTR = "csv_lines"
@@ -167,6 +168,10 @@ def require_titles(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     if len(blank):
         rows = ", ".join(str(csv_line(frame, i)) for i in blank[:5])
         raise SchemaError(f"{where}: {len(blank)} row(s) have an empty title (CSV line(s) {rows})")
+    for i, title in enumerate(frame["title"]):  # the predictor's rule, named by CSV line before any model work
+        problem = headline_problem(str(title).strip())
+        if problem is not None:
+            raise SchemaError(f"{where}: the title on CSV line {csv_line(frame, i)} {problem}")
     return frame
 
 

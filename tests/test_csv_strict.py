@@ -205,3 +205,14 @@ def test_feedback_import_stores_quoted_titles_exactly(tmp_path, log_url, capsys)
     assert main(["feedback", "import", str(source), "--log-url", log_url]) == 0
     with PredictionLog(log_url) as log:
         assert log.feedback_table()["title"].tolist() == titles
+
+
+@pytest.mark.parametrize("title", ["🔥🔥🔥", "\u200b\u200b", "...", "a\x00b"])
+def test_cli_predict_names_the_line_of_a_title_that_is_no_headline(tiny_bundle, tmp_path, title, capsys):
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    with source.open("w", newline="") as handle:
+        csv.writer(handle).writerows([["title"], ["A fine headline"], ['A "multi\nline" headline'], [title]])
+    code = main(["predict", "--model", str(tiny_bundle), "--input", str(source), "--output", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "the title on CSV line 5" in err  # line 3 spans two
+    assert not out.exists()

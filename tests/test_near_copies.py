@@ -98,3 +98,13 @@ def test_real_fakenewsnet_splits_are_unchanged(datasets_dir):
     result = split_news(frame, DataConfig(sources=["unused"]))
     assert result.sizes() == {"train": 15175, "val": 1897, "test": 1897}
     assert (result.duplicates_removed, result.conflicting_labels_removed) == (8, 4)
+
+
+@pytest.mark.parametrize("title", ["Senate\x00 passes the budget", "🔥🔥🔥", "\u200b\u3164"])
+def test_titles_the_predictor_refuses_never_reach_a_split(title):
+    from fakenews_ml.data.splits import deduplicate
+
+    frame = _frame([title, "A real headline", "Another real one"], [1, 0, 1])
+    deduped, duplicates, conflicts = deduplicate(frame)
+    assert deduped["title"].tolist() == ["A real headline", "Another real one"]
+    assert deduped.attrs["empty_titles_removed"] == 1 and duplicates == conflicts == 0

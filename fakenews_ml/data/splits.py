@@ -14,6 +14,7 @@ import pandas as pd
 
 from fakenews_ml.config import DataConfig
 from fakenews_ml.errors import LeakageError, SchemaError
+from fakenews_ml.headlines import headline_problem
 
 SPLITS = ("train", "val", "test")
 _NON_WORD = re.compile(r"[\W_]+")
@@ -73,7 +74,7 @@ class SplitResult:
     frames: dict[str, pd.DataFrame]
     duplicates_removed: int
     conflicting_labels_removed: int
-    empty_titles_removed: int = 0  # titles with no letters or digits at all (e.g. only emoji)
+    empty_titles_removed: int = 0  # titles that are not headlines: no letters or digits (only emoji), a NUL
 
     def sizes(self) -> dict[str, int]:
         return {name: len(frame) for name, frame in self.frames.items()}
@@ -82,11 +83,13 @@ class SplitResult:
 def deduplicate(frame: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
     """Keep one row per normalised title; titles seen with both labels are dropped as unreliable.
 
-    Returns ``(deduped, duplicates, conflicting_rows)``; rows whose normalised title is empty are dropped
-    too and counted in ``deduped.attrs["empty_titles_removed"]``."""
+    Returns ``(deduped, duplicates, conflicting_rows)``; rows whose title is not a headline (an empty
+    normalised title, or one ``headlines.headline_problem`` refuses: the predictor could never score it)
+    are dropped too and counted in ``deduped.attrs["empty_titles_removed"]``."""
     work = frame.assign(norm_title=frame["title"].map(normalize_title))
-    n_empty = int((work["norm_title"] == "").sum())
-    work = work[work["norm_title"] != ""]
+    unusable = (work["norm_title"] == "") | work["title"].map(lambda t: headline_problem(str(t).strip()) is not None)
+    n_empty = int(unusable.sum())
+    work = work[~unusable]
     labels_per_title = work.groupby("norm_title")["label"].nunique()
     conflicting = labels_per_title[labels_per_title > 1].index
     n_conflict_rows = int(work["norm_title"].isin(conflicting).sum())
