@@ -322,3 +322,66 @@ def test_responses_are_valid_utf8_json(api, http):
     response = http.post(api.url("/predict"), json={"titles": titles})
     assert response.status_code == 200, response.text
     assert [item["title"] for item in json.loads(response.content.decode("utf-8"))["predictions"]] == titles
+
+
+PIECES = [
+    "a",
+    "Z",
+    "0",
+    " ",
+    ",",
+    '"',
+    "\n",
+    "\r",
+    "\x00",
+    "\u200b",
+    "\u00ad",
+    "😀",
+    "é",
+    "ф",
+    "\ud800",
+    "\udfff",
+    "\\",
+]
+
+
+def _random_text(rnd) -> str:
+    return "".join(rnd.choice(PIECES) for _ in range(rnd.randint(0, 10)))
+
+
+def _random_value(rnd, depth: int = 0):
+    kind = rnd.randint(0, 8 if depth < 3 else 4)
+    if kind == 0:
+        return rnd.choice([None, True, False, 0, 1, -1, 2**31, 2**63, 10**30, 1.5, 1e308])
+    if kind in (1, 2, 3, 4):
+        return _random_text(rnd)
+    if kind in (5, 6):
+        return [_random_value(rnd, depth + 1) for _ in range(rnd.randint(0, 4))]
+    keys = ["title", "titles", "label", "origin", "prediction_id", "request_id", "source", "feedback"]
+    return {rnd.choice([*keys, _random_text(rnd)]): _random_value(rnd, depth + 1) for _ in range(rnd.randint(0, 4))}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_requests_never_get_a_5xx(api, http, seed):
+    import random
+
+    rnd = random.Random(seed)
+    statuses = set()
+    for _ in range(150):
+        path = rnd.choice(["/predict", "/feedback", "/predict/csv"])
+        if path == "/predict/csv":
+            rows = [",".join(_random_text(rnd) for _ in range(rnd.randint(0, 3))) for _ in range(rnd.randint(0, 5))]
+            body, content_type = "\n".join([rnd.choice(["title", "title,label", "x"]), *rows]), "text/csv"
+        else:
+            value = _random_value(rnd)
+            if rnd.random() < 0.4:  # near-valid shapes reach deeper checks
+                value = {"titles": [_random_text(rnd) for _ in range(rnd.randint(1, 4))]}
+                if path == "/feedback":
+                    value = [{"title": _random_text(rnd), "label": rnd.choice([0, 1, 2, None])}]
+            body, content_type = json.dumps(value, ensure_ascii=rnd.random() < 0.5), "application/json"
+        response = post_raw(http, api, path, body.encode("utf-8", "surrogatepass"), content_type)
+        statuses.add(response.status_code)
+        assert response.status_code < 500, (path, body[:200], response.text)
+        if response.status_code >= 400:
+            assert response.json()["detail"], response.text
+    assert statuses & {400, 422}
