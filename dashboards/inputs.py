@@ -2,7 +2,8 @@
 
 The limits follow the API's (``ServeConfig``): a headline over ``max_title_chars`` is **rejected**, not
 truncated, so nobody reads a verdict about text the model never saw; an upload over the size or row limit
-is rejected whole. Nothing rejected is classified or logged.
+is rejected whole. What counts as a headline is the API's and the predictor's rule
+(``fakenews_ml.headlines``: some letter or digit, no NUL). Nothing rejected is classified or logged.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import pandas as pd
 
 from fakenews_ml.config import PredictConfig, ServeConfig
 from fakenews_ml.errors import FakeNewsError
-from fakenews_ml.tables import parse_csv_bytes, require_titles
+from fakenews_ml.headlines import headline_problem
+from fakenews_ml.tables import csv_line, parse_csv_bytes, require_titles
 
 MAX_UPLOAD_BYTES = 5_000_000  # below server.maxUploadSize (dashboards/.streamlit/config.toml)
 
@@ -34,6 +36,9 @@ def check_headline(text: str | None, limits: Limits = Limits()) -> str:
     title = (text or "").strip()
     if not title:
         raise InputProblem("The headline is empty: type or paste a headline first.")
+    problem = headline_problem(title)
+    if problem is not None:
+        raise InputProblem(f"The headline {problem}: there is nothing for the model to read. Nothing was classified.")
     if len(title) > limits.max_title_chars:
         raise InputProblem(
             f"The headline is {len(title):,} characters long; the limit is {limits.max_title_chars:,} "
@@ -58,9 +63,9 @@ def read_upload(name: str, data: bytes, limits: Limits = Limits()) -> pd.DataFra
             f"{name} has {len(frame):,} rows; the limit is {limits.max_rows:,} per file. Split it into smaller files."
         )
     titles = frame["title"].astype(str).str.strip()
-    too_long = titles.index[titles.str.len() > limits.max_title_chars]
+    too_long = [i for i, length in enumerate(titles.str.len()) if length > limits.max_title_chars]
     if len(too_long):
-        lines = ", ".join(str(i + 2) for i in too_long[:5])  # +2: header line, 1-based
+        lines = ", ".join(str(csv_line(frame, i)) for i in too_long[:5])
         raise InputProblem(
             f"{name}: {len(too_long)} title(s) are longer than {limits.max_title_chars:,} characters (CSV line(s) {lines}). "
             "Headlines only, please: nothing was classified."

@@ -11,6 +11,11 @@
 
 A bundle is written into a staging sibling and renamed into place (``fakenews_ml.atomic.atomic_dir``), so a
 crash never leaves a half-written bundle where a reader would find it.
+
+Reading trusts nothing in the folder: ``bundle.json`` is validated by a strict model (``BundleMeta``: known
+keys only, typed values, checksums present), every other file is loaded inside a guard that turns any
+failure into one ``BundleError`` naming the file, and the pieces are checked against each other (weights
+against the encoder config, tokenizer against the embedding, token budget against the position table).
 """
 
 from __future__ import annotations
@@ -18,12 +23,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Literal
 
 import pandas as pd
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors.torch import load_file, save_file
 
 from fakenews_ml.atomic import atomic_dir
@@ -40,6 +49,39 @@ LEXICAL_FILE = "lexical.safetensors"
 HELDOUT_TABLE = "heldout_test"  # the frozen test rows the bundle was scored on
 CALIBRATION_TABLE = "calibration_titles"  # a sample of train titles, for int8 smoothing
 REQUIRED = (WEIGHTS_FILE, "bundle.json", "encoder/config.json", "tokenizer")
+_SHA256 = r"^[0-9a-f]{64}$"
+
+
+class BlendWeights(BaseModel):
+    """How the transformer's and the lexical model's log-odds are combined (``lexical.fit_blend``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    transformer: float = Field(allow_inf_nan=False)
+    lexical: float = Field(allow_inf_nan=False)
+    bias: float = Field(allow_inf_nan=False)
+
+
+class BundleMeta(BaseModel):
+    """``bundle.json``, exactly as ``save_bundle`` writes it: unknown keys, missing checksums and values of
+    the wrong type are refused (strict: no "0.5" for 0.5, no true for 1)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
+    format_version: Literal[1]
+    version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+    created_at: str
+    variant: Literal["fp32", "bf16", "int8"]
+    threshold: float = Field(ge=0, le=1, allow_inf_nan=False)
+    labels: dict[str, str]
+    weights_sha256: str = Field(pattern=_SHA256)
+    size_bytes: int = Field(ge=0)
+    # named model_config on disk, which Pydantic reserves for itself
+    model_settings: dict[str, Any] = Field(alias="model_config")
+    train_config: dict[str, Any] = Field(default_factory=dict)
+    blend: BlendWeights | None = None
+    lexical_sha256: str | None = Field(None, pattern=_SHA256)
+
+    def to_dict(self) -> dict:
+        return self.model_dump(by_alias=True)
 
 
 @dataclass
@@ -155,7 +197,12 @@ def export_bundle(source: Path | str, target: Path | str, overwrite: bool = Fals
 
 
 def read_meta(path: Path | str) -> dict:
-    """``bundle.json`` of a bundle, checked for completeness, without loading weights."""
+    """``bundle.json`` of a bundle, checked for completeness and validated (``BundleMeta``), without
+    loading weights. A dict, in the on-disk layout."""
+    return read_bundle_meta(path).to_dict()
+
+
+def read_bundle_meta(path: Path | str) -> BundleMeta:
     path = Path(path)
     if not path.is_dir():
         raise BundleError(f"{path}: no such model bundle directory")
@@ -163,47 +210,117 @@ def read_meta(path: Path | str) -> dict:
     if missing:
         raise BundleError(f"{path} is not a complete model bundle (missing: {', '.join(missing)})")
     try:
-        meta = json.loads((path / "bundle.json").read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"{path}: bundle.json is unreadable ({exc})") from None
-    if not isinstance(meta, dict):
+        raw = json.loads((path / "bundle.json").read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise BundleError(f"{path}: bundle.json is unreadable ({_brief(exc)})") from None
+    if not isinstance(raw, dict):
         raise BundleError(f"{path}: bundle.json is not a JSON object")
-    if meta.get("format_version") != FORMAT_VERSION:
+    if raw.get("format_version") != FORMAT_VERSION:
         raise BundleError(
-            f"{path}: bundle format {meta.get('format_version')} is not supported (expected {FORMAT_VERSION})"
+            f"{path}: bundle.json: bundle format {raw.get('format_version')!r} is not supported (expected {FORMAT_VERSION})"
         )
+    try:
+        meta = BundleMeta.model_validate(raw)
+        ModelConfig.model_validate(meta.model_settings)
+    except ValidationError as exc:
+        raise BundleError(f"{path}: bundle.json is not valid: {_pydantic_problems(exc)}") from None
+    if meta.blend is not None and meta.lexical_sha256 is None:
+        raise BundleError(f"{path}: bundle.json blends in {LEXICAL_FILE} but has no lexical_sha256 to check it by")
     return meta
 
 
 def read_json(path: Path | str, name: str) -> dict:
+    """A bundle's optional ``<name>.json`` (metrics, lineage) as a dict ({} when absent)."""
     file = Path(path) / f"{name}.json"
-    return json.loads(file.read_text()) if file.exists() else {}
+    if not file.exists():
+        return {}
+    with _reading(file, "is not readable JSON"):
+        data = json.loads(file.read_text())
+    if not isinstance(data, dict):
+        raise BundleError(f"{file}: is not a JSON object")
+    return data
 
 
 def load_bundle(path: Path | str, verify: bool = True) -> LoadedBundle:
-    """Rebuild the model from config + safetensors (no pickle), with its tokenizer and metadata."""
+    """Rebuild the model from config + safetensors (no pickle), with its tokenizer and metadata. Anything
+    wrong with a file is a BundleError naming it; nothing is fetched from the network."""
     from transformers import AutoConfig, AutoTokenizer
 
     path = Path(path).expanduser().resolve()
-    meta = read_meta(path)
-    if verify and sha256_file(path / WEIGHTS_FILE) != meta["weights_sha256"]:
+    meta = read_bundle_meta(path)
+    if verify and sha256_file(path / WEIGHTS_FILE) != meta.weights_sha256:
         raise BundleError(f"{path}: weights do not match the checksum in bundle.json (corrupt or tampered)")
-    model_config = ModelConfig(**meta["model_config"])
-    encoder_config = AutoConfig.from_pretrained(str(path / "encoder"))
-    skeleton = HeadlineClassifier.from_encoder_config(encoder_config, model_config)
-    model = weight_codec.unpack(skeleton, load_file(str(path / WEIGHTS_FILE)), meta["variant"])
-    tokenizer = AutoTokenizer.from_pretrained(str(path / "tokenizer"))
+    model_config = ModelConfig.model_validate(meta.model_settings)
+    with _reading(path / "encoder" / "config.json", "is not a usable encoder configuration"):
+        encoder_config = AutoConfig.from_pretrained(str(path / "encoder"), local_files_only=True)
+        skeleton = HeadlineClassifier.from_encoder_config(encoder_config, model_config)
+    positions = getattr(encoder_config, "max_position_embeddings", None)
+    if isinstance(positions, int) and model_config.max_length > positions:
+        raise BundleError(
+            f"{path}: max_length {model_config.max_length} in bundle.json is more than the "
+            f"{positions} positions of encoder/config.json"
+        )
+    with _reading(path / WEIGHTS_FILE, "does not fit encoder/config.json and the variant in bundle.json"):
+        model = weight_codec.unpack(skeleton, load_file(str(path / WEIGHTS_FILE)), meta.variant)
+    with _reading(path / "tokenizer", "is not a usable tokenizer"):
+        tokenizer = AutoTokenizer.from_pretrained(str(path / "tokenizer"), local_files_only=True)
+        vocabulary = len(tokenizer)
+    embedding_rows = getattr(encoder_config, "vocab_size", None)
+    if isinstance(embedding_rows, int) and vocabulary > embedding_rows:
+        raise BundleError(
+            f"{path}: the tokenizer has {vocabulary} tokens but encoder/config.json embeds only {embedding_rows}"
+        )
+    if tokenizer.pad_token_id is None:
+        raise BundleError(f"{path}: the tokenizer has no padding token")
     lexical = None
-    if meta.get("blend"):
-        if verify and sha256_file(path / LEXICAL_FILE) != meta.get("lexical_sha256"):
+    if meta.blend is not None:
+        lexical_file = path / LEXICAL_FILE
+        if not lexical_file.is_file():
+            raise BundleError(f"{path}: bundle.json blends in {LEXICAL_FILE}, which is missing")
+        if verify and sha256_file(lexical_file) != meta.lexical_sha256:
             raise BundleError(
                 f"{path}: {LEXICAL_FILE} does not match the checksum in bundle.json (corrupt or tampered)"
             )
-        try:
-            lexical = LexicalModel.from_tensors(load_file(str(path / LEXICAL_FILE)))
-        except ValueError as error:
-            raise BundleError(f"{path}: {LEXICAL_FILE}: {error}") from error
-    return LoadedBundle(path, model, tokenizer, meta, read_json(path, "metrics"), read_json(path, "lineage"), lexical)
+        with _reading(lexical_file, "is not a usable lexical model"):
+            lexical = LexicalModel.from_tensors(load_file(str(lexical_file)))
+    return LoadedBundle(
+        path,
+        model,
+        tokenizer,
+        meta.to_dict(),
+        read_json(path, "metrics"),
+        read_json(path, "lineage"),
+        lexical,
+    )
+
+
+@contextmanager
+def _reading(file: Path, problem: str) -> Iterator[None]:
+    """Any failure inside becomes one BundleError naming ``file``: whatever a tampered or truncated file
+    makes a loader raise (transformers, safetensors and torch raise many kinds), never a traceback."""
+    try:
+        yield
+    except BundleError:
+        raise
+    except Exception as exc:
+        raise BundleError(f"{file}: {problem} ({_brief(exc)})") from exc
+
+
+def _brief(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one short line (torch's shape errors list every tensor on lines of their own)."""
+    text = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _pydantic_problems(exc: ValidationError, most: int = 5) -> str:
+    problems = [
+        f"{'.'.join(str(p) for p in error['loc']) or 'bundle.json'}: "
+        + ("unknown key" if error["type"] == "extra_forbidden" else error["msg"])
+        for error in exc.errors()[:most]
+    ]
+    more = len(exc.errors()) - most
+    return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
 
 
 def bundle_size(path: Path | str) -> int:

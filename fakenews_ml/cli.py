@@ -242,7 +242,7 @@ def _add_predict(sub) -> None:
 def _cmd_predict(args) -> int:
     from fakenews_ml.config import PredictConfig
     from fakenews_ml.predict import Predictor
-    from fakenews_ml.tables import read_title_csv, write_csv_atomically
+    from fakenews_ml.tables import read_title_csv, with_outputs, write_csv_atomically
 
     if bool(args.headline) == bool(args.input):
         raise FakeNewsError("give either one headline or --input CSV (with --output CSV)")
@@ -270,9 +270,9 @@ def _cmd_predict(args) -> int:
     with tqdm(total=len(frame), unit="headline", desc="predict", file=sys.stderr) as bar:
         result = predict_all(predictor, frame["title"].tolist(), progress=bar.update)
     # input columns that share a name with an output column are kept, renamed, never overwritten
-    frame = frame.rename(columns={c: f"{c}_input" for c in ("prob_fake", "label") if c in frame.columns})
-    frame["prob_fake"] = result["prob_fake"].round(6).to_numpy()
-    frame["label"] = result["label"].to_numpy()
+    frame = with_outputs(
+        frame, {"prob_fake": result["prob_fake"].round(6).to_numpy(), "label": result["label"].to_numpy()}
+    )
     write_csv_atomically(frame, args.output)
     print(f"wrote {len(frame)} predictions to {args.output}", file=sys.stderr)
     return 0

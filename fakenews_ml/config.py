@@ -163,6 +163,28 @@ class ServeConfig(_Strict):
         20_000, ge=1, description="Prediction rows buffered for the log writer before requests wait"
     )
     log_batch_rows: int = Field(1_000, ge=1, description="Most rows the log writer inserts in one transaction")
+    allowed_hosts: list[str] | None = Field(
+        None,
+        description="Host names requests may use (name or name:port; * = any); None = the bind address, localhost "
+        "and 127.0.0.1 on the server's port. Other Host headers get 400 (DNS rebinding)",
+    )
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value):
+        if isinstance(value, str):
+            value = value.split(",")
+        if value is None:
+            return None
+        from fakenews_ml.serving.guards import ANY_HOST, parse_host
+
+        entries = [str(entry).strip().lower() for entry in value if str(entry).strip()]
+        bad = [entry for entry in entries if entry != ANY_HOST and parse_host(entry) is None]
+        if bad:
+            raise ValueError(f"not a host name or host:port: {bad}")
+        if not entries:
+            raise ValueError("give at least one host (or * for any)")
+        return entries
 
 
 class PipelineConfig(_Strict):

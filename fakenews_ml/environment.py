@@ -93,6 +93,14 @@ def prediction_log_url() -> str:
     return os.environ.get("FAKENEWS_PREDICTION_LOG_URL") or f"sqlite:///{home_path('logs', 'predictions.sqlite')}"
 
 
+API_TOKEN_ENV = "FAKENEWS_API_TOKEN"
+
+
+def api_token() -> str | None:
+    """The API's shared secret for ``POST /feedback`` (``FAKENEWS_API_TOKEN``), or None when unset."""
+    return os.environ.get(API_TOKEN_ENV, "").strip() or None
+
+
 RETRAIN_COOLDOWN_ENV = "FAKENEWS_RETRAIN_COOLDOWN_HOURS"
 DRIFT_EVERY_N_ENV = "FAKENEWS_DRIFT_EVERY_N"
 

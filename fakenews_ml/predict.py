@@ -1,8 +1,10 @@
 """``Predictor``: batched, length-bucketed inference over a model bundle.
 
-Input rules (documented in the README): each headline must be a non-empty string; headlines longer than
-``PredictConfig.max_title_chars`` characters are truncated to that many (the model reads at most
-``max_length`` tokens anyway); one call takes at most ``PredictConfig.max_batch`` headlines.
+Input rules (documented in the README): each headline must be a string that ``headlines.headline_problem``
+accepts (the API's rule too: not empty, some letter or digit, no NUL or lone surrogate); headlines longer
+than ``PredictConfig.max_title_chars`` characters are truncated to that many (the model reads at most
+``max_length`` tokens anyway); one call takes at most ``PredictConfig.max_batch`` headlines. A headline the
+model gives no finite probability for is an InputError naming it, never a silent "real".
 """
 
 from __future__ import annotations
@@ -20,31 +22,59 @@ from fakenews_ml.bundle import LoadedBundle, load_bundle, read_meta
 from fakenews_ml.config import PredictConfig
 from fakenews_ml.data.tokenize import TokenizedSplit, tokenize_titles
 from fakenews_ml.errors import BundleError, InputError
+from fakenews_ml.headlines import headline_problem
 from fakenews_ml.model.inference import embed_rows, predict_probs
 from fakenews_ml.model.lexical import blend
 from fakenews_ml.model.tracing import trace_classifier
+from fakenews_ml.model.weights import VARIANTS
 
 VARIANT_DIR = "variants"
 
 
 def variant_path(bundle_path: Path | str, variant: str = "auto") -> Path:
     """The bundle directory to serve. ``auto`` = the variant the quantization report recommends (it passed
-    its parity bounds and was fastest), else the fp32 bundle itself."""
+    its parity bounds and was fastest), else the fp32 bundle itself. A variant name, given or read from
+    ``quantization.json``, must be a known variant whose folder lies inside the bundle: a name such as
+    ``../other`` or ``/etc`` (or a ``variants/int8`` link leading out) is a BundleError."""
     bundle_path = Path(bundle_path)
     if variant == "fp32":
         return bundle_path
     if variant == "auto":
         report = bundle_path / "quantization.json"
-        try:
-            recommended = json.loads(report.read_text()).get("recommended") if report.exists() else None
-        except (OSError, ValueError, AttributeError) as exc:
-            raise BundleError(f"{report} is unreadable ({exc}); run `fakenews quantize` again") from None
-        return bundle_path / VARIANT_DIR / recommended if recommended and recommended != "fp32" else bundle_path
-    path = bundle_path / VARIANT_DIR / variant
+        recommended = _recommended_variant(report)
+        if recommended is None or recommended == "fp32":
+            return bundle_path
+        return _variant_folder(bundle_path, recommended, f"{report}: the recommended variant")
+    path = _variant_folder(bundle_path, variant, "variant")
     if not path.is_dir():
         raise BundleError(
             f"{bundle_path} has no {variant!r} variant; run `fakenews quantize --model {bundle_path}` first"
         )
+    return path
+
+
+def _recommended_variant(report: Path):
+    if not report.exists():
+        return None
+    try:
+        data = json.loads(report.read_text())
+    except (OSError, ValueError, RecursionError) as exc:
+        raise BundleError(f"{report} is unreadable ({exc}); run `fakenews quantize` again") from None
+    if not isinstance(data, dict):
+        raise BundleError(f"{report} is not a JSON object; run `fakenews quantize` again")
+    return data.get("recommended")
+
+
+def _variant_folder(bundle_path: Path, name, what: str) -> Path:
+    """``<bundle>/variants/<name>``, once ``name`` is shown to be a known variant that stays in the bundle."""
+    if not isinstance(name, str) or name not in VARIANTS:
+        raise BundleError(
+            f"{what} {name!r} is not a variant name (one of {', '.join(VARIANTS)}); a path is never followed"
+        )
+    path = bundle_path / VARIANT_DIR / name
+    # save_bundle writes real folders: a link anywhere on the way may lead out of the bundle
+    if path.exists() and path.resolve() != bundle_path.resolve() / VARIANT_DIR / name:
+        raise BundleError(f"{path} is a link (to {path.resolve()}), not a folder of the bundle; refusing to load it")
     return path
 
 
@@ -60,9 +90,11 @@ def check_titles(titles, config: PredictConfig) -> list[str]:
     for i, title in enumerate(titles):
         if not isinstance(title, str):
             raise InputError(f"headline {i} is {type(title).__name__}, not a string")
-        if not title.strip():
-            raise InputError(f"headline {i} is empty")
-        checked.append(title.strip()[: config.max_title_chars])
+        title = title.strip()
+        problem = headline_problem(title)
+        if problem is not None:
+            raise InputError(f"headline {i} {problem}")
+        checked.append(title[: config.max_title_chars])
     return checked
 
 
@@ -93,7 +125,11 @@ class Predictor:
     def from_path(cls, path: Path | str, variant: str = "auto", config: PredictConfig | None = None) -> Predictor:
         path = variant_path(path, variant)
         read_meta(path)  # a clear BundleError before any heavy loading
-        return cls(load_bundle(path), config)
+        bundle = load_bundle(path)
+        try:
+            return cls(bundle, config)
+        except Exception as exc:  # e.g. a trace that disagrees with the eager model: the bundle's, not ours
+            raise BundleError(f"{path}: the model loads but cannot run ({type(exc).__name__}: {exc})") from exc
 
     @property
     def version(self) -> str:
@@ -126,9 +162,13 @@ class Predictor:
                 self.autocast,
                 progress,
             )
-        if self.bundle.lexical is None:
-            return probs
-        return blend(probs, self.bundle.lexical.decision(checked), self.bundle.meta["blend"])
+        if self.bundle.lexical is not None:
+            probs = blend(probs, self.bundle.lexical.decision(checked), self.bundle.meta["blend"])
+        if not np.isfinite(probs).all():
+            unscored = np.flatnonzero(~np.isfinite(probs))
+            shown = ", ".join(str(i) for i in unscored[:5]) + (", ..." if len(unscored) > 5 else "")
+            raise InputError(f"headline(s) {shown}: the model's output is not a number, so they cannot be classified")
+        return probs
 
     def classify(self, titles: Sequence[str], progress=None) -> tuple[np.ndarray, np.ndarray]:
         """``prob_fake`` (0..1) and ``label`` (1 = fake) arrays, in input order."""
@@ -145,6 +185,10 @@ def predict_all(predictor: Predictor, titles: list[str], progress=None) -> pd.Da
     """``Predictor.predict`` over any number of headlines (files, not API calls): consecutive calls of at
     most ``max_batch`` headlines each, results in input order."""
     step = predictor.config.max_batch
+    for i, title in enumerate(titles):  # named by its place in the whole list, not in its call
+        problem = headline_problem(title.strip()) if isinstance(title, str) else None
+        if problem is not None:
+            raise InputError(f"headline {i} {problem}")
     # an empty list still makes one call, so it gets the predictor's own "no headlines" error
     parts = [predictor.predict(titles[i : i + step], progress) for i in range(0, max(len(titles), 1), step)]
     return pd.concat(parts, ignore_index=True)

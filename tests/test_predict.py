@@ -119,7 +119,9 @@ def test_truncation_limit_is_configurable(tiny_bundle):
 
 
 def test_odd_but_valid_headlines_predict(predictor):
-    probs = predictor.predict_proba(["🔥🔥🔥", "Ünïcödé héadline", "数字 新闻", "a\x00b", "<script>alert(1)</script>"])
+    probs = predictor.predict_proba(
+        ["🔥 Fire 🔥", "Ünïcödé héadline", "数字 新闻", "Ｆｕｌｌ", "<script>alert(1)</script>"]
+    )
     assert np.all((probs >= 0) & (probs <= 1))
 
 
@@ -203,3 +205,13 @@ def test_predict_all_and_evaluate_go_past_max_batch(tiny_bundle, predictor, tiny
     for key in ("accuracy", "macro_f1", "roc_auc", "pr_auc", "ece", "brier"):
         assert metrics[key] == pytest.approx(reference[key], abs=1e-5), key
     assert metrics["confusion_matrix"] == reference["confusion_matrix"]
+
+
+def test_predict_all_names_a_bad_headline_by_its_place_in_the_whole_list(tiny_bundle):
+    from fakenews_ml.predict import predict_all
+
+    predictor = Predictor.from_path(tiny_bundle, "fp32", PredictConfig(max_batch=3))
+    titles = [f"Headline {i}" for i in range(8)]
+    titles[6] = "🔥🔥"
+    with pytest.raises(InputError, match="headline 6 has no letters or digits"):
+        predict_all(predictor, titles)

@@ -14,20 +14,57 @@ import pandas as pd
 
 from fakenews_ml.config import DataConfig
 from fakenews_ml.errors import LeakageError, SchemaError
+from fakenews_ml.headlines import headline_problem
 
 SPLITS = ("train", "val", "test")
 _NON_WORD = re.compile(r"[\W_]+")
 _APOSTROPHES = re.compile(r"['\u2018\u2019\u02bc`]")
 _ACCENTS = re.compile(r"[\u0300-\u036f]")  # combining diacritical marks (é -> e); kana voicing marks stay
+# Characters that render as nothing, removed (not turned into spaces) so "Tr\u200bump" == "Trump": soft
+# hyphen, Hangul fillers, Mongolian and other zero-width separators and joiners, bidi controls, invisible
+# operators, variation selectors, byte-order mark, tag characters.
+_INVISIBLE = re.compile(
+    "[\u00ad\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+    "\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f]"
+)
+# Look-alikes of Latin letters, folded to the Latin letter (before case folding, so that each case maps to
+# the letter it looks like: Greek capital Nu looks like N, small nu like v). Cyrillic and Greek, the
+# scripts a near-copy most often borrows from, plus a few Latin variants (dotless i, script a and g). Not
+# the whole Unicode confusables list: the letters a headline can be disguised with at a glance.
+CONFUSABLES = {
+    # Cyrillic capitals and small letters
+    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C", "Т": "T",
+    "У": "Y", "Х": "X", "Ѕ": "S", "І": "I", "Ј": "J", "Ԛ": "Q", "Ԝ": "W", "Һ": "H", "Ӏ": "I", "Ү": "Y",
+    "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t",
+    "у": "y", "х": "x", "ѕ": "s", "і": "i", "ј": "j", "ԁ": "d", "ԛ": "q", "ԝ": "w", "һ": "h", "ӏ": "l",
+    "ү": "y",
+    # Greek capitals and small letters
+    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O",
+    "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X", "Ϲ": "C", "Ϳ": "J",
+    "α": "a", "γ": "y", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "υ": "u", "χ": "x", "ω": "w",
+    "ϲ": "c", "ϳ": "j",
+    # Latin variants
+    "ı": "i", "ȷ": "j", "ɑ": "a", "ɡ": "g", "ɩ": "i",
+}  # fmt: skip
+_CONFUSABLE_TABLE = str.maketrans(CONFUSABLES)
 
 
 def normalize_title(title: str) -> str:
-    """Case, accents, punctuation and spacing folded away: 'Trump’s WALL!' == 'trumps wall'.
+    """The key near-copies share: 'Trump’s WALL!' == 'trumps wall' == 'Ｔｒｕｍｐ\u200b’s wаll' (fullwidth,
+    a zero-width space and a Cyrillic a).
 
-    Letters of every script are kept (only diacritical accents are dropped), so non-Latin headlines
-    are not all folded into the same empty key."""
-    decomposed = unicodedata.normalize("NFKD", str(title))
-    folded = unicodedata.normalize("NFC", _ACCENTS.sub("", decomposed)).casefold()
+    Compatibility forms are unified (NFKD: fullwidth letters, ligatures, superscripts), invisible characters
+    removed, look-alike letters folded (``CONFUSABLES``), then case, accents, apostrophes, punctuation and
+    spacing folded away. Letters of every script are kept (only diacritical accents are dropped), so
+    non-Latin headlines are not all folded into the same empty key."""
+    title = str(title)
+    if title.isascii():  # most headlines: nothing to decompose, hide or disguise (same result, 2x faster)
+        folded = title.lower()
+    else:
+        # folded before and after decomposing: some look-alikes decompose (lunate sigma), some decompose into one
+        decomposed = unicodedata.normalize("NFKD", title.translate(_CONFUSABLE_TABLE))
+        visible = _INVISIBLE.sub("", decomposed).translate(_CONFUSABLE_TABLE)
+        folded = unicodedata.normalize("NFC", _ACCENTS.sub("", visible.casefold()))
     folded = _APOSTROPHES.sub("", folded)
     return _NON_WORD.sub(" ", folded).strip()
 
@@ -37,7 +74,7 @@ class SplitResult:
     frames: dict[str, pd.DataFrame]
     duplicates_removed: int
     conflicting_labels_removed: int
-    empty_titles_removed: int = 0  # titles with no letters or digits at all (e.g. only emoji)
+    empty_titles_removed: int = 0  # titles that are not headlines: no letters or digits (only emoji), a NUL
 
     def sizes(self) -> dict[str, int]:
         return {name: len(frame) for name, frame in self.frames.items()}
@@ -46,11 +83,13 @@ class SplitResult:
 def deduplicate(frame: pd.DataFrame) -> tuple[pd.DataFrame, int, int]:
     """Keep one row per normalised title; titles seen with both labels are dropped as unreliable.
 
-    Returns ``(deduped, duplicates, conflicting_rows)``; rows whose normalised title is empty are dropped
-    too and counted in ``deduped.attrs["empty_titles_removed"]``."""
+    Returns ``(deduped, duplicates, conflicting_rows)``; rows whose title is not a headline (an empty
+    normalised title, or one ``headlines.headline_problem`` refuses: the predictor could never score it)
+    are dropped too and counted in ``deduped.attrs["empty_titles_removed"]``."""
     work = frame.assign(norm_title=frame["title"].map(normalize_title))
-    n_empty = int((work["norm_title"] == "").sum())
-    work = work[work["norm_title"] != ""]
+    unusable = (work["norm_title"] == "") | work["title"].map(lambda t: headline_problem(str(t).strip()) is not None)
+    n_empty = int(unusable.sum())
+    work = work[~unusable]
     labels_per_title = work.groupby("norm_title")["label"].nunique()
     conflicting = labels_per_title[labels_per_title > 1].index
     n_conflict_rows = int(work["norm_title"].isin(conflicting).sum())

@@ -40,8 +40,10 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 from fakenews_ml.errors import InputError
+from fakenews_ml.headlines import text_problem
 
 BUSY_TIMEOUT_MS = 60_000
+MAX_ID = 2**63 - 1  # the largest id any backend stores: larger numbers are refused, never sent to the database
 _IN_CHUNK = 500  # ids per IN (...) query: far below every backend's parameter limit
 
 
@@ -291,19 +293,29 @@ class PredictionLog:
 
     # ----- feedback ---------------------------------------------------------------------------------
 
-    def add_feedback(self, rows: Iterable[Mapping], source: str = "api") -> list[int]:
+    def add_feedback(self, rows: Iterable[Mapping], source: str = "api", arrival_checks: bool = True) -> list[int]:
         """Store feedback labels, all or nothing; returns their ids.
 
         Each row: ``label`` (0 = real, 1 = fake) and ``title``, optionally linked to a logged prediction by
         ``prediction_id`` or by ``request_id`` (+ ``title`` when that request had several headlines). A
-        linked row may omit the title (the prediction's is used); a link that does not resolve, or a title
-        that contradicts its prediction, rejects the whole batch with an InputError naming the row."""
+        linked row may omit the title (the prediction's is used); a link that does not resolve, a title
+        that contradicts its prediction, or a title the feedback data suite would reject
+        (``feedback_rules``: checked on the title finally stored) rejects the whole batch with an
+        InputError naming the row. ``arrival_checks=False`` skips the suite's bounds: only for recreating
+        rows stored before they were checked on arrival (tests of the retrain-time quarantine)."""
+        from fakenews_ml.monitoring.feedback_rules import feedback_title_problem, feedback_validation_config
+
         rows = list(rows)
         if not rows:
             raise InputError("no feedback rows given")
         drafts = [_feedback_draft(i, row, source) for i, row in enumerate(rows)]
+        bounds = feedback_validation_config()
         with self._write() as conn:  # links are resolved and rows inserted under one write lock
             _resolve_links(conn, drafts)
+            for i, draft in enumerate(drafts):
+                problem = feedback_title_problem(draft["title"].strip(), bounds) if arrival_checks else None
+                if problem is not None:
+                    raise InputError(f"feedback row {i}: {problem}")
             result = conn.execute(feedback.insert().returning(feedback.c.id, sort_by_parameter_order=True), drafts)
             return [int(row[0]) for row in result]
 
@@ -381,16 +393,27 @@ def _feedback_draft(i: int, row: Mapping, source: str) -> dict:
     if title is not None and (not isinstance(title, str) or not title.strip()):
         raise InputError(f"feedback row {i}: title must be a non-empty string")
     prediction_id = row.get("prediction_id")
+    if hasattr(prediction_id, "item") and not isinstance(prediction_id, (bool, str)):  # numpy scalars
+        prediction_id = prediction_id.item()
     if prediction_id is not None and (
-        isinstance(prediction_id, bool) or not isinstance(prediction_id, int) or prediction_id < 1
+        isinstance(prediction_id, bool) or not isinstance(prediction_id, int) or not 1 <= prediction_id <= MAX_ID
     ):
-        raise InputError(f"feedback row {i}: prediction_id must be a positive integer, got {prediction_id!r}")
+        shown = prediction_id if not isinstance(prediction_id, int) or prediction_id < 10**20 else "a 20+ digit number"
+        raise InputError(
+            f"feedback row {i}: prediction_id must be a positive integer of at most {MAX_ID}, got {shown!r}"
+        )
     request_id = row.get("request_id")
-    if request_id is not None and (not isinstance(request_id, str) or not request_id.strip()):
-        raise InputError(f"feedback row {i}: request_id must be a non-empty string")
+    if request_id is not None and (
+        not isinstance(request_id, str) or not request_id.strip() or len(request_id.strip()) > 64
+    ):
+        raise InputError(f"feedback row {i}: request_id must be a non-empty string of at most 64 characters")
     source = row.get("source") or source
     if not isinstance(source, str) or len(source) > 128:
         raise InputError(f"feedback row {i}: source must be a string of at most 128 characters")
+    for name, value in (("title", title), ("request_id", request_id), ("source", source)):
+        problem = text_problem(value) if isinstance(value, str) else None
+        if problem is not None:
+            raise InputError(f"feedback row {i}: {name} {problem}")
     if title is None and prediction_id is None and request_id is None:
         raise InputError(f"feedback row {i}: give a title (or the prediction_id / request_id it is about)")
     return {

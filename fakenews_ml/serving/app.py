@@ -9,16 +9,22 @@ Endpoints (JSON errors are ``{"detail": "<what is wrong>"}``; limits and status 
   column -> the same CSV, every row in order, plus ``prob_fake`` and ``label``. ``?origin=`` tags the log rows.
 - ``POST /feedback``: ``[{"title", "label", "prediction_id"?, "request_id"?, "source"?}, ...]`` (or
   ``{"feedback": [...]}``) -> ``{"stored": n, "feedback_ids": [...]}``; all rows or none.
-- ``GET /health``: model version, variant, champion folder, uptime, limits, log state; 503 while no
-  model is loaded. ``?flush=SECONDS`` first waits (at most that long) for queued log rows to be committed.
+- ``GET /health``: model version, variant, champion folder name (no absolute paths), uptime, limits, log
+  state; 503 while no model is loaded. ``?flush=SECONDS`` first waits (at most that long) for queued log
+  rows to be committed.
 - ``GET /metrics``: Prometheus text.
 
-Rejected requests never reach the model or the log. The model runs in the threadpool, so the event loop
+Every refusal is a 4xx with a JSON message (``limits.py``: sizes and content; ``guards.py``: Host, Origin,
+Content-Type and the optional ``FAKENEWS_API_TOKEN`` on /feedback). Rejected requests never reach the
+model or the log. Headlines are checked (``headlines.headline_problem``) before they join a merged model
+pass, and a pass that still fails is retried request by request (``batcher.py``), so one bad request
+never fails another. A CSV upload is parsed in the threadpool, never on the event loop. The model runs in the threadpool, so the event loop
 keeps accepting requests; log rows go to a background writer (``monitoring.log_writer``).
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import uuid
@@ -33,10 +39,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from fakenews_ml.config import PredictConfig, ServeConfig
+from fakenews_ml.environment import api_token
 from fakenews_ml.errors import BundleError, FakeNewsError, InputError, SchemaError
 from fakenews_ml.monitoring.log_writer import BackgroundLogWriter
 from fakenews_ml.monitoring.prediction_log import PredictionLog
 from fakenews_ml.registry import champion_link, champion_location
+from fakenews_ml.serving.guards import HostRules, RequestGuard
 from fakenews_ml.serving.limits import (
     ApiError,
     BodyLimitMiddleware,
@@ -47,10 +55,14 @@ from fakenews_ml.serving.limits import (
 )
 from fakenews_ml.serving.metrics import ApiMetrics, MetricsMiddleware
 from fakenews_ml.serving.model_holder import ModelHolder, ServedModel
-from fakenews_ml.tables import parse_csv_bytes, require_titles
+from fakenews_ml.tables import csv_line, parse_csv_bytes, require_titles, with_outputs
 
 FEEDBACK_FIELDS = {"title", "label", "prediction_id", "request_id", "source"}
 PATHS = {"/predict", "/predict/csv", "/feedback", "/health", "/metrics"}
+JSON_PATHS = frozenset({"/predict", "/feedback"})
+CSV_PATHS = frozenset({"/predict/csv"})
+TOKEN_PATHS = frozenset({"/feedback"})
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -114,10 +126,16 @@ def create_app(
         status = 422 if isinstance(exc, (InputError, SchemaError)) else 500
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
+    @app.exception_handler(Exception)
+    async def _unexpected(_request, exc: Exception):
+        # a bug of ours, never the client's input: logged in full, answered as JSON without internals
+        log.error("unexpected %s while answering a request", type(exc).__name__, exc_info=exc)
+        return JSONResponse({"detail": f"internal error ({type(exc).__name__}); see the server log"}, status_code=500)
+
     def served_model() -> ServedModel:
         served = holder.current
         if served is None:
-            raise ApiError(503, f"no model to serve yet: nothing at {holder.source} (promote a champion)")
+            raise ApiError(503, f"no model to serve yet: no champion at {holder.source.name!r} (promote one)")
         return served
 
     def classify(served: ServedModel, titles: list[str], origin: str) -> tuple[str, list[float], list[int]]:
@@ -212,15 +230,16 @@ def create_app(
         """Classify an uploaded CSV with a ``title`` column; answers the CSV with prob_fake and label added."""
         origin = check_origin(origin)
         data, name = await _uploaded_csv(request)
-        frame = require_titles(parse_csv_bytes(data, name), name)
+        # a big or pathological file takes a while to parse: never on the event loop, which /health needs
+        frame = await run_in_threadpool(lambda: require_titles(parse_csv_bytes(data, name), name))
         check_batch_size(len(frame), config, what="CSV rows")
-        titles = check_titles(frame["title"].tolist(), config, where=lambda i: f"{name}: the title on CSV line {i + 2}")
+        titles = check_titles(
+            frame["title"].tolist(), config, where=lambda i: f"{name}: the title on CSV line {csv_line(frame, i)}"
+        )
         served = served_model()
         request_id, probs, labels = await run_in_threadpool(classify, served, titles, origin)
         # as `fakenews predict` does: input columns named like an output column are kept, renamed
-        frame = frame.rename(columns={c: f"{c}_input" for c in ("prob_fake", "label") if c in frame.columns})
-        frame["prob_fake"] = [round(p, 6) for p in probs]
-        frame["label"] = labels
+        frame = with_outputs(frame, {"prob_fake": [round(p, 6) for p in probs], "label": labels})
         headers = {
             "X-Request-ID": request_id,
             "X-Model-Version": served.version,
@@ -278,8 +297,7 @@ def create_app(
             "model_version": served.version if served else None,
             "variant": served.variant if served else None,
             "champion": served.bundle_path.name if served else None,
-            "model_path": str(served.bundle_path) if served else None,
-            "model_source": str(holder.source),
+            "model_source": holder.source.name,  # folder names only: /health is public
             "loaded_at": served.loaded_at.isoformat(timespec="seconds") if served else None,
             "model_loads": holder.reloads,
             "reload_error": holder.reload_error,
@@ -307,7 +325,16 @@ def create_app(
         metrics.log_written.set(writer.written)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    # Outermost first: metrics see every response, including the body limit's 413s.
+    # Outermost last: metrics see every response, including the body limit's 413s; the guard answers only
+    # once the body limit has read the body, so its refusals never cut an upload short.
+    app.add_middleware(
+        RequestGuard,
+        rules=HostRules(config.allowed_hosts, config.host),
+        token=api_token(),
+        json_paths=JSON_PATHS,
+        csv_paths=CSV_PATHS,
+        token_paths=TOKEN_PATHS,
+    )
     app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_upload_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics, known_paths=PATHS)
     return app
@@ -335,9 +362,9 @@ def model_workers(config: ServeConfig) -> int:
 
 
 async def _uploaded_csv(request: Request) -> tuple[bytes, str]:
-    """The uploaded CSV's bytes and a name for messages: the first file of a multipart form, or a raw CSV body."""
+    """The uploaded CSV's bytes and a name for messages: the one file of a multipart form, or a raw CSV body."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type in ("text/csv", "application/csv", "text/plain"):
+    if content_type in ("text/csv", "application/csv"):
         return await request.body(), "uploaded CSV"
     if content_type != "multipart/form-data":
         raise ApiError(
@@ -345,9 +372,11 @@ async def _uploaded_csv(request: Request) -> tuple[bytes, str]:
             f"expected a multipart/form-data upload with a CSV file (or a text/csv body), got {content_type or 'no content type'!r}",
         )
     async with request.form() as form:
-        files = [value for value in form.values() if isinstance(value, UploadFile)]
+        files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
         if not files:
             raise ApiError(
                 422, "no file in the upload: send the CSV as a multipart file field (e.g. -F file=@news.csv)"
             )
+        if len(files) > 1:  # reading only one would silently drop the others' rows
+            raise ApiError(422, f"{len(files)} files in the upload: send one CSV file per request")
         return await files[0].read(), files[0].filename or "uploaded CSV"

@@ -8,7 +8,9 @@ runs at once on its own thread (no hand-off to a worker thread: on a busy machin
 a scheduler tick), and batches form only while every slot is busy, exactly when they pay off.
 
 The slots share one copy of the weights (inference only reads them); each has its own ``Predictor``, so
-``workers`` passes run in parallel on machines with the cores for it. There is nothing to shut down: an
+``workers`` passes run in parallel on machines with the cores for it. Requests share passes, never failures:
+when a merged pass raises, each of its requests is run again on its own, so only the request whose input
+broke the pass gets the error (the API checks every headline before queueing it, so this is rare). There is nothing to shut down: an
 old model is freed when the last request holding it is answered.
 """
 
@@ -51,6 +53,7 @@ class BatchingPredictor:
         self._free = [first, *(Predictor(bundle, config, first.forward_model) for _ in range(self.workers - 1))]
         self._pending: deque[_Job] = deque()
         self._lock = threading.Lock()
+        self.split_passes = 0  # merged passes that failed and were rerun request by request
 
     def predict(self, titles: list[str]) -> tuple[list[float], list[int]]:
         """``prob_fake`` and ``label`` per headline, in order (blocks the calling thread)."""
@@ -96,12 +99,22 @@ class BatchingPredictor:
                     job.done = True
                     job.wakeup.notify()  # its owner returns the answer
 
-    @staticmethod
-    def _run(predictor: Predictor, batch: list[_Job]) -> None:
+    def _run(self, predictor: Predictor, batch: list[_Job]) -> None:
         titles = [title for job in batch for title in job.titles]
         try:
             probs, labels = predictor.classify(titles)
-        except BaseException as exc:  # every request of the pass gets the error; the slot lives on
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0].error = exc  # the request's own pass: its error; the slot lives on
+                return
+            # A merged pass failed: requests must not share a failure. Each runs alone, so only the one
+            # whose input the model cannot take gets an error (rare: inputs were checked before queueing).
+            with self._lock:
+                self.split_passes += 1
+            for job in batch:
+                self._run(predictor, [job])
+            return
+        except BaseException as exc:  # every request of the pass gets it: none may wait forever
             for job in batch:
                 job.error = exc
             return

@@ -47,24 +47,38 @@ def add_serve(sub) -> None:
         "--workers", type=int, help="forward passes in parallel (default: usable cores / --threads, at most 8)"
     )
     p.add_argument("--no-trace", action="store_true", help="serve the eager model instead of its TorchScript trace")
+    p.add_argument(
+        "--allowed-hosts",
+        help="comma-separated Host names the API answers to (name or name:port; * = any). Default: the --host "
+        "address, localhost and 127.0.0.1 on --port. Set FAKENEWS_API_TOKEN to require a token on POST /feedback",
+    )
     p.add_argument("--access-log", action="store_true", help="log every request (costs latency)")
     p.set_defaults(run=cmd_serve)
 
 
 def cmd_serve(args) -> int:
+    from pydantic import ValidationError
+
     from fakenews_ml.config import ServeConfig
     from fakenews_ml.serving.server import run_server
 
-    config = ServeConfig(
-        host=args.host,
-        port=args.port,
-        max_batch=args.max_batch,
-        max_title_chars=args.max_title_chars,
-        max_upload_bytes=args.max_upload_bytes,
-        torch_threads=args.threads,
-        workers=args.workers,
-        trace_model=not args.no_trace,
-    )
+    try:
+        config = ServeConfig(
+            host=args.host,
+            port=args.port,
+            max_batch=args.max_batch,
+            max_title_chars=args.max_title_chars,
+            max_upload_bytes=args.max_upload_bytes,
+            torch_threads=args.threads,
+            workers=args.workers,
+            trace_model=not args.no_trace,
+            allowed_hosts=args.allowed_hosts,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+        )
+        raise FakeNewsError(f"invalid serve settings: {problems}") from None
     run_server(args.model, args.log_url, config, variant=args.variant, access_log=args.access_log)
     return 0
 

@@ -100,9 +100,16 @@ class ModelHolder:
                 predictor.predict(["warm-up headline"])  # first-call kernel selection off the request path
             except Exception as exc:  # a broken champion must not take the serving one down
                 self._failed_key = key
-                self.reload_error = f"could not load {bundle_path}: {type(exc).__name__}: {exc}"
+                detail = f"{type(exc).__name__}: {exc}"
                 log.error(
-                    "%s; still serving %s", self.reload_error, self._current.version if self._current else "nothing"
+                    "could not load %s: %s; still serving %s",
+                    bundle_path,
+                    detail,
+                    self._current.version if self._current else "nothing",
+                )
+                # shown by the public /health: names inside the models folder, never its absolute path
+                self.reload_error = f"could not load {bundle_path.name}: " + detail.replace(
+                    f"{bundle_path.parent}{os.sep}", ""
                 )
                 return False
             batcher = BatchingPredictor(

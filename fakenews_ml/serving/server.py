@@ -31,7 +31,14 @@ def run_server(
         # single-headline latency; more only add synchronisation cost on small inputs.
         torch.set_num_threads(config.torch_threads)
     if not _is_loopback(config.host):
-        log.warning("binding %s: the API has no authentication and is reachable from the network", config.host)
+        from fakenews_ml.environment import API_TOKEN_ENV, api_token
+
+        log.warning(
+            "binding %s: the API is reachable from the network; %s; clients must use a Host in %s",
+            config.host,
+            "POST /feedback needs the token" if api_token() else f"set {API_TOKEN_ENV} to protect POST /feedback",
+            config.allowed_hosts or f"the defaults ({config.host}, localhost, 127.0.0.1): see --allowed-hosts",
+        )
     store = PredictionLog(log_url)
     app = create_app(model, store, config, variant=variant)
     log.info("prediction log: %r", store)

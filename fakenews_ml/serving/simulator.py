@@ -65,10 +65,14 @@ def load_headlines(path: Path | str, truncate: int | None = 1000) -> pd.DataFram
 class HttpTarget:
     """The API over HTTP; one keep-alive session per worker thread."""
 
-    def __init__(self, base_url: str, timeout: float = 30.0):
+    def __init__(self, base_url: str, timeout: float = 30.0, token: str | None = None):
+        """``token``: sent as ``Authorization: Bearer`` with feedback (default: ``FAKENEWS_API_TOKEN``)."""
         import requests
 
+        from fakenews_ml.environment import api_token
+
         self._requests = requests
+        self._feedback_headers = {"Authorization": f"Bearer {token or api_token()}"} if token or api_token() else {}
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self._local = threading.local()
@@ -117,7 +121,9 @@ class HttpTarget:
         return Outcome(True, "200", seconds, body["request_id"], int(item["label"]), body["model_version"])
 
     def feedback(self, rows: list[dict]) -> int:
-        response = self._session().post(f"{self.base_url}/feedback", json=rows, timeout=max(self.timeout, 60))
+        response = self._session().post(
+            f"{self.base_url}/feedback", json=rows, headers=self._feedback_headers, timeout=max(self.timeout, 60)
+        )
         if response.status_code != 200:
             raise FakeNewsError(f"POST /feedback answered {response.status_code}: {_detail(response)}")
         return int(response.json()["stored"])

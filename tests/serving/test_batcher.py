@@ -84,3 +84,55 @@ def test_an_error_reaches_only_its_own_pass(recording):
     results, errors = run_concurrently(batcher, [["fine one"], ["poison headline"], ["fine two"], ["fine three"]])
     assert [type(e).__name__ if e else None for e in errors] == [None, "RuntimeError", None, None]
     assert batcher.predict(["still works"])[1] in ([0], [1])
+
+
+class SlowFirstPredictor(RecordingPredictor):
+    """Holds the only slot on 'slow headline' until released, so that every later request queues."""
+
+    release = threading.Event()
+
+    def classify(self, titles, progress=None):
+        if "slow headline" in titles:
+            assert SlowFirstPredictor.release.wait(30)
+        return super().classify(titles, progress)
+
+
+@pytest.mark.parametrize("poison_at", [0, 5, 11])
+def test_a_failing_merged_pass_is_split_so_only_the_bad_request_fails(monkeypatch, bundles, poison_at):
+    monkeypatch.setattr(batcher_module, "Predictor", SlowFirstPredictor)
+    RecordingPredictor.passes, RecordingPredictor.fail_on = [], "poison headline"
+    SlowFirstPredictor.release.clear()
+    reference = Predictor.from_path(bundles["v1"], "fp32")
+    batcher = batcher_module.BatchingPredictor(reference.bundle, PredictConfig(), workers=1, merge_rows=32)
+    blocker = threading.Thread(target=batcher.predict, args=(["slow headline"],))
+    blocker.start()
+    while batcher._free:  # the blocker holds the only slot
+        time.sleep(0.005)
+    requests = [[f"Fine headline {i}", f"and its second {i}"] for i in range(12)]
+    requests[poison_at] = ["poison headline"]
+    results, errors = [None] * 12, [None] * 12
+
+    def call(i):
+        try:
+            results[i] = batcher.predict(requests[i])
+        except Exception as exc:
+            errors[i] = exc
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while len(batcher._pending) < 12 and time.monotonic() < deadline:  # all queued behind the busy slot
+        time.sleep(0.005)
+    SlowFirstPredictor.release.set()
+    for thread in threads:
+        thread.join()
+    blocker.join()
+    assert [i for i, e in enumerate(errors) if e is not None] == [poison_at]
+    assert "model exploded" in str(errors[poison_at])
+    assert RecordingPredictor.passes[1] == 23  # all twelve queued requests shared one pass, which failed
+    assert batcher.split_passes == 1
+    for i, (titles, result) in enumerate(zip(requests, results)):
+        if i != poison_at:
+            expected = reference.predict(titles)
+            np.testing.assert_allclose(result[0], expected["prob_fake"], rtol=1e-5, atol=1e-6)
