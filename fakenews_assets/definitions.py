@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
 from fakenews_assets.assets.data import (
@@ -23,6 +25,7 @@ from fakenews_assets.assets.monitoring import (
 )
 from fakenews_assets.assets.training import model_evaluation, trained_model
 from fakenews_assets.checks import ASSET_CHECKS
+from fakenews_assets.executor import choose_executor
 from fakenews_assets.jobs import JOBS
 from fakenews_assets.resources import build_resources
 from fakenews_assets.schedules import SCHEDULES
@@ -54,9 +57,9 @@ def build_definitions(environ=None) -> dg.Definitions:
         schedules=SCHEDULES,
         sensors=SENSORS,
         resources=build_resources(environ),
-        # One process for the whole run: torch, transformers and GX are imported once, not once per step,
-        # and the 'gpu' pool still keeps training runs one at a time.
-        executor=dg.in_process_executor,
+        # In-process by default (torch, transformers and GX imported once per run); FAKENEWS_EXECUTOR picks
+        # multiprocess or Kubernetes (one pod per step, resources from fakenews_assets/k8s.py).
+        executor=choose_executor(os.environ if environ is None else environ),
     )
 
 

@@ -9,6 +9,7 @@ from fakenews_assets.configs import (
     ValidatedNewsConfig,
     core,
 )
+from fakenews_assets.k8s import DATA_STEP, TOKENIZE_STEP
 from fakenews_assets.metadata import class_balance, frame_metadata, sample_table
 from fakenews_ml.artifacts import load_frame
 from fakenews_ml.config import (
@@ -24,6 +25,7 @@ OWNERS = ["team:ml-platform"]
 
 
 @dg.asset(
+    op_tags=DATA_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python", "pandas"},
@@ -49,6 +51,7 @@ def raw_news(config: RawNewsConfig) -> dg.Output[dict]:
 
 
 @dg.asset(
+    op_tags=DATA_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python", "pandas", "great_expectations"},
@@ -79,6 +82,7 @@ def validated_news(config: ValidatedNewsConfig, raw_news: dict, feedback_labels:
 
 
 @dg.asset(
+    op_tags=DATA_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python", "pandas"},
@@ -107,6 +111,7 @@ def news_splits(config: SplitConfig, validated_news: dict) -> dg.Output[dict]:
 
 
 @dg.asset(
+    op_tags=TOKENIZE_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python", "numpy"},

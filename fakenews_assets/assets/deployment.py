@@ -8,6 +8,7 @@ from fakenews_assets.configs import (
     QuantizationConfig,
     core,
 )
+from fakenews_assets.k8s import MODEL_CPU_STEP, PROMOTION_STEP
 from fakenews_assets.metadata import sample_table
 from fakenews_assets.resources import ModelStore
 from fakenews_ml.config import ProfileConfig, QuantizeConfig
@@ -18,6 +19,7 @@ OWNERS = ["team:ml-platform"]
 
 
 @dg.asset(
+    op_tags=MODEL_CPU_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"pytorch"},
@@ -56,6 +58,7 @@ def quantized_model(
 
 
 @dg.asset(
+    op_tags=PROMOTION_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python"},
@@ -93,6 +96,7 @@ def production_model(
 
 
 @dg.asset(
+    op_tags=MODEL_CPU_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"pytorch", "pandas"},

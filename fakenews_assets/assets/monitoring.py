@@ -6,6 +6,7 @@ import warnings
 import dagster as dg
 
 from fakenews_assets.configs import DriftSettings, core
+from fakenews_assets.k8s import DATA_STEP, MONITORING_STEP
 from fakenews_assets.metadata import (
     class_balance,
     drift_metadata,
@@ -49,6 +50,7 @@ with warnings.catch_warnings():
 
 
 @dg.asset(
+    op_tags=MONITORING_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python", "pandas", "sql"},
@@ -67,6 +69,7 @@ def daily_predictions(context: dg.AssetExecutionContext, log_store: PredictionLo
 
 
 @dg.asset(
+    op_tags=MONITORING_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python", "evidently"},
@@ -93,6 +96,7 @@ def drift_report(
 
 
 @dg.asset(
+    op_tags=DATA_STEP,
     group_name="data",
     owners=OWNERS,
     kinds={"python", "pandas"},

@@ -4,6 +4,7 @@ model_evaluation (challenger vs the current champion on the same frozen test spl
 import dagster as dg
 
 from fakenews_assets.configs import EvaluationConfig, TrainingConfig, core
+from fakenews_assets.k8s import GPU_TRAINING_STEP, MODEL_CPU_STEP
 from fakenews_assets.metadata import metrics_table, plots_markdown, scalar_metrics
 from fakenews_assets.resources import ComputeResource, ModelStore, WandbTracker
 from fakenews_ml.config import GateConfig, TrainConfig
@@ -15,6 +16,7 @@ TRAINED_MODEL_CODE_VERSION = "1"
 
 
 @dg.asset(
+    op_tags=GPU_TRAINING_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"pytorch", "lightning", "wandb"},
@@ -87,6 +89,7 @@ def trained_model(
 
 
 @dg.asset(
+    op_tags=MODEL_CPU_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"pytorch", "scikitlearn"},
