@@ -93,3 +93,22 @@ def copy_sources(arguments: str) -> list[str]:
     if words and words[0].startswith("["):
         words = exec_form(arguments)
     return words[:-1]
+
+
+def service_command(name: str) -> list[str]:
+    """What a compose service runs: its entrypoint or command, else its image's Dockerfile CMD."""
+    service = load_compose()["services"][name]
+    for key in ("entrypoint", "command"):
+        if key in service:
+            return list(service[key])
+    dockerfile = (COMPOSE.parent / service["build"]["context"] / service["build"]["dockerfile"]).resolve()
+    (cmd,) = [exec_form(args) for kind, args in dockerfile_instructions(dockerfile) if kind == "CMD"]
+    return cmd
+
+
+def with_options(command: list[str], values: dict[str, str]) -> list[str]:
+    """``command`` with the value after each given option replaced (``{"-p": "4000"}``); every option must be there."""
+    command = list(command)
+    for option, value in values.items():
+        command[command.index(option) + 1] = value
+    return command

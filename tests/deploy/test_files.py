@@ -15,6 +15,7 @@ import time
 import tomllib
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
 
@@ -31,9 +32,11 @@ from .files import (
     load_compose,
     read_env_file,
 )
+from .processes import stop_group
 
 BIN = Path(sys.executable).parent
-SERVICES = {"postgres", "user_code", "webserver", "daemon", "api", "dashboard"}
+SERVICES = {"postgres", "dagster_init", "user_code", "webserver", "daemon", "api", "dashboard"}
+ONE_SHOT = {"postgres", "dagster_init"}  # the database and the schema migration: no artifacts
 SECRETS = ("POSTGRES_PASSWORD", "DAGSTER_POSTGRES_PASSWORD", "WANDB_API_KEY")
 ARTIFACT_VOLUME = "fakenews_artifacts"
 
@@ -105,7 +108,7 @@ def test_pins_in_the_dockerfiles_match_pyproject():
 
 def test_every_command_is_a_real_entry_point_with_the_options_it_uses():
     commands = image_commands()
-    assert len(commands) >= 5  # code server, webserver, daemon, api, dashboard
+    assert len(commands) >= 6  # code server, schema migration, webserver, daemon, api, dashboard
     for command in commands:
         executable = BIN / command[0]
         assert executable.exists(), f"{command[0]} is not installed by the project: {command}"
@@ -150,13 +153,16 @@ def test_every_service_shares_the_artifact_volume_as_fakenews_home_and_waits_for
     services = compose["services"]
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
     for name, service in services.items():
-        if name == "postgres":
+        if name in ONE_SHOT:
             continue
         home = service["environment"]["FAKENEWS_HOME"]
         assert f"{ARTIFACT_VOLUME}:{home}" in service["volumes"], name
         waits = service.get("depends_on", {})
         assert "postgres" in waits or any("postgres" in services[d].get("depends_on", {}) for d in waits), name
     assert services["user_code"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["dagster_init"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in ("webserver", "daemon"):  # Dagster's schema exists before the services that share it start
+        assert services[name]["depends_on"]["dagster_init"]["condition"] == "service_completed_successfully"
     # runs start from the user-code image: DAGSTER_CURRENT_IMAGE names the image compose builds
     assert services["user_code"]["environment"]["DAGSTER_CURRENT_IMAGE"] == services["user_code"]["image"]
     assert services["api"]["image"] == services["dashboard"]["image"] == services["user_code"]["image"]
@@ -235,8 +241,12 @@ def instance_env(postgres: str, home: Path) -> dict[str, str]:
     }
 
 
+@dg.asset(name="probe")
+def _probe_asset() -> int:
+    return 1
+
+
 def test_dagster_yaml_loads_as_a_postgres_instance_with_the_docker_launcher(tmp_path, postgres_url, monkeypatch):
-    import dagster as dg
     from dagster_docker import DockerRunLauncher
     from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
@@ -257,6 +267,10 @@ def test_dagster_yaml_loads_as_a_postgres_instance_with_the_docker_launcher(tmp_
         assert isinstance(instance.run_launcher, DockerRunLauncher)
         assert instance.run_launcher.networks == ["fakenews"]
         assert instance.run_storage.get_runs() == []  # a working connection to the fresh database
+        # a run writes its events (the event log NOTIFYs listeners: fails with the wrong driver)
+        result = dg.materialize([_probe_asset], instance=instance)
+        assert result.success
+        assert instance.get_latest_materialization_event(dg.AssetKey("probe")) is not None
 
     # the documented override swaps the launcher and nothing else
     local = merged_instance_yaml(tmp_path / "local", "run_launcher.local.yaml")
@@ -311,8 +325,7 @@ def test_the_workspace_loads_the_code_location_from_the_code_server(tmp_path, po
             timeout=240,
         )
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_group(server)
         log.close()
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:] + (tmp_path / "code_server.log").read_text()[-2000:]
