@@ -100,6 +100,9 @@ def test_the_helm_values_deploy_the_user_code_image_with_the_k8s_launcher_and_ex
     assert values["dagsterDaemon"]["runCoordinator"]["type"] == "QueuedRunCoordinator"
     postgres = values["postgresql"]
     assert postgres["postgresqlHost"] and postgres["postgresqlDatabase"]
+    # the same driver as docker/dagster.yaml (tests/deploy/test_files.py shows why psycopg 3 fails there)
+    docker_instance = yaml.safe_load((REPO / "docker" / "dagster.yaml").read_text())
+    assert postgres["postgresqlScheme"] == docker_instance["run_storage"]["config"]["postgres_db"]["scheme"]
     # no literal secrets: the chart reads the password from a secret created beforehand
     assert "postgresqlPassword" not in postgres and values["generatePostgresqlPasswordSecret"] is False
     assert {s["name"] for s in deployment["envSecrets"]} == {"fakenews-secrets"}
