@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
 from fakenews_assets.assets.data import (
@@ -59,7 +57,7 @@ def build_definitions(environ=None) -> dg.Definitions:
         resources=build_resources(environ),
         # In-process by default (torch, transformers and GX imported once per run); FAKENEWS_EXECUTOR picks
         # multiprocess or Kubernetes (one pod per step, resources from fakenews_assets/k8s.py).
-        executor=choose_executor(os.environ if environ is None else environ),
+        executor=choose_executor(environ),
     )
 
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 import dagster as dg
@@ -18,7 +19,9 @@ EXECUTOR_ENV = "FAKENEWS_EXECUTOR"
 EXECUTORS = ("in_process", "multiprocess", "k8s")
 
 
-def choose_executor(env: Mapping[str, str]) -> dg.ExecutorDefinition:
+def choose_executor(environ: Mapping[str, str] | None = None) -> dg.ExecutorDefinition:
+    """The executor ``environ`` (default: the process environment) asks for."""
+    env = os.environ if environ is None else environ
     name = (env.get(EXECUTOR_ENV) or "in_process").strip().lower()
     if name == "in_process":
         return dg.in_process_executor
