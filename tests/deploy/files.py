@@ -56,9 +56,20 @@ def interpolate(text: str, env: dict[str, str]) -> str:
 
 
 def load_compose(env: dict[str, str] | None = None) -> dict:
-    """The compose file as a mapping (anchors and ``<<`` merges resolved); interpolated when ``env`` is given."""
-    text = COMPOSE.read_text()
-    return yaml.safe_load(interpolate(text, env) if env is not None else text)
+    """The compose file as a mapping (anchors and ``<<`` merges resolved); with ``env``, every string value
+    interpolated, after parsing, as compose does (a JSON value stays one string)."""
+    document = yaml.safe_load(COMPOSE.read_text())
+    if env is None:
+        return document
+
+    def walk(node):
+        if isinstance(node, dict):
+            return {key: walk(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(value) for value in node]
+        return interpolate(node, env) if isinstance(node, str) else node
+
+    return walk(document)
 
 
 def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:

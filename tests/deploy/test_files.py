@@ -207,6 +207,9 @@ def test_gpu_env_asks_docker_for_gpus_through_dagsters_container_context():
     )
     assert "device_requests" not in default.container_kwargs
     assert set(gpu) <= set(read_env_file(ENV_EXAMPLE))  # gpu.env only overrides what .env defines
+    # read after .env, it reaches the code server as one JSON string (Dagster's DAGSTER_CONTAINER_CONTEXT)
+    user_code = load_compose({**read_env_file(ENV_EXAMPLE), **gpu})["services"]["user_code"]["environment"]
+    assert json.loads(user_code["DAGSTER_CONTAINER_CONTEXT"]) == json.loads(gpu["FAKENEWS_RUN_CONTAINER_CONTEXT"])
 
 
 def merged_instance_yaml(tmp_path: Path, *overrides: str) -> Path:
