@@ -204,8 +204,8 @@ def drift_table(home: str) -> pd.DataFrame:
     )
 
     if not drift_reports_root().is_dir():  # no report was ever written
-        return pd.DataFrame(columns=[c for c in HISTORY_COLUMNS if c != "html_path"])
-    return drift_history().drop(columns=["html_path"])
+        return pd.DataFrame(columns=HISTORY_COLUMNS)
+    return drift_history()
 
 
 @st.cache_data(ttl=15, show_spinner=False)
@@ -215,7 +215,7 @@ def drift_summary(home: str, partition: str) -> dict | None:
     summary = read_summary(partition)
     if summary is None:
         return None
-    return {k: v for k, v in summary.items() if k not in ("html_path", "json_path")}
+    return summary
 
 
 def drift_report_html(partition: str) -> str | None:
@@ -356,12 +356,13 @@ def registry(home: str) -> list[dict]:
 
 def bundle_folder(folder: str) -> Path | None:
     """The on-disk folder of a listed bundle (for reading its plots); never shown."""
-    from fakenews_ml.environment import bundles_dir
+    from fakenews_ml.environment import artifact_store
+    from fakenews_ml.registry import MODELS
 
     champion = champion_path()
     if champion is not None and champion.name == folder:
         return champion
-    path = bundles_dir() / folder
+    path = artifact_store().path(MODELS) / folder
     return path if path.is_dir() else None
 
 
@@ -377,7 +378,7 @@ def promotions(home: str) -> pd.DataFrame:
         {
             "promoted at": pd.Timestamp(r.get("at")),
             "version": r.get("version"),
-            "bundle": Path(str(r.get("path") or "")).name,
+            "bundle": Path(str(r.get("location") or r.get("path") or "")).name,
             "replaced": Path(r["previous"]).name if r.get("previous") else "—",
             "reason": r.get("reason") or "",
         }

@@ -1,5 +1,8 @@
 """Launchpad configuration for every asset, derived from the core's Pydantic models.
 
+Each is named after its asset (``<AssetName>Config``), never after the core model it wraps, so the two never
+collide: ``TrainedModelConfig`` (launchpad) wraps ``ModelConfig`` + ``TrainConfig`` (core).
+
 Each ``dg.Config`` here is generated from the fields of a ``fakenews_ml.config`` model (same names,
 defaults and descriptions), so the launchpad shows every hyperparameter with its default and the two never
 drift apart. ``core(...)`` turns the launchpad values back into the core model, which validates them
@@ -80,35 +83,35 @@ class RawNewsConfig(dg.Config):
 ValidatedNewsConfig = derive_config(
     "ValidatedNewsConfig", "Bounds of the Great Expectations suite that gates the data.", (ValidationConfig, None)
 )
-SplitConfig = derive_config(
-    "SplitConfig",
+NewsSplitsConfig = derive_config(
+    "NewsSplitsConfig",
     "Deduplication and the stratified train/val/test split.",
     (DataConfig, tuple(f for f in DataConfig.model_fields if f != "sources")),
 )
-TokenizeConfig = derive_config(
-    "TokenizeConfig",
+TokenizedNewsConfig = derive_config(
+    "TokenizedNewsConfig",
     "Which encoder's tokenizer, and the token budget per headline.",
     (ModelConfig, ("encoder", "max_length")),
 )
-TrainingConfig = derive_config(
-    "TrainingConfig",
+TrainedModelConfig = derive_config(
+    "TrainedModelConfig",
     "Classifier head and fine-tuning hyperparameters (device and precision come from the compute resource).",
     (ModelConfig, ("pooling", "dropout")),
     (TrainConfig, tuple(f for f in TrainConfig.model_fields if f not in COMPUTE_FIELDS)),
 )
-QuantizationConfig = derive_config(
-    "QuantizationConfig", "Serving variants and their parity bounds vs fp32.", (QuantizeConfig, None)
+QuantizedModelConfig = derive_config(
+    "QuantizedModelConfig", "Serving variants and their parity bounds vs fp32.", (QuantizeConfig, None)
 )
-EvaluationConfig = derive_config("EvaluationConfig", "The champion/challenger gate.", (GateConfig, None))
-ProfileSettings = derive_config("ProfileSettings", "The reference profile sample.", (ProfileConfig, None))
-DriftSettings = derive_config(
-    "DriftSettings",
+ModelEvaluationConfig = derive_config("ModelEvaluationConfig", "The champion/challenger gate.", (GateConfig, None))
+ReferenceProfileConfig = derive_config("ReferenceProfileConfig", "The reference profile sample.", (ProfileConfig, None))
+DriftReportConfig = derive_config(
+    "DriftReportConfig",
     "How a day of traffic is compared with the reference profile, and when the drift check fails.",
     (DriftConfig, None),
 )
 
 
-class PromotionConfig(dg.Config):
+class ProductionModelConfig(dg.Config):
     """Promotion itself has no knobs that could bypass the gate; only a note for the promotion history."""
 
     note: str = Field("", description="Free text recorded with the promotion in promotions.jsonl")

@@ -41,5 +41,3 @@ drift_job = dg.define_asset_job(
     description="One day of logged traffic: snapshot it (daily_predictions) and compare it with the reference "
     "profile (drift_report and its drift_within_thresholds check). Backfill it over past days from the UI.",
 )
-
-JOBS = [full_pipeline_job, retrain_job, drift_job]

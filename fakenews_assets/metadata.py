@@ -1,16 +1,30 @@
-"""Turning manifests into Dagster metadata the UI renders well: Markdown tables, inline plots, JSON."""
+"""Typed manifests turned into Dagster metadata the UI renders well: tables as ``TableMetadataValue``, key
+numbers as floats rounded to what they mean (the UI plots them across materializations), locations in the
+artifact store as paths relative to it, plots inline."""
 
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
+from fakenews_ml.environment import artifact_store
+from fakenews_ml.manifests import (
+    DailyPredictions,
+    DriftReport,
+    FrameFile,
+    LabelCounts,
+    Metrics,
+    PredictionLogState,
+)
+
 SAMPLE_ROWS = 5
 CELL_CHARS = 90
-METRIC_KEYS = (
+DIGITS = 4  # metrics and shares: a fourth decimal is the most a 2,000-row test split can tell apart
+# The metrics shown as separate floats (plotted over time); the full set is in the metrics table.
+PLOTTED_METRICS = ("macro_f1", "roc_auc", "accuracy", "f1_fake", "pr_auc", "ece")
+TABLE_METRICS = (
     "accuracy",
     "macro_f1",
     "f1_fake",
@@ -20,170 +34,212 @@ METRIC_KEYS = (
     "pr_auc",
     "ece",
     "brier",
-    "n",
-    "threshold",
 )
 
 
+def rounded(value: float | None, digits: int = DIGITS) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def number(value: float | None, digits: int = DIGITS) -> dg.MetadataValue | str:
+    """A float the UI can plot, or 'none' when there is no value."""
+    return dg.MetadataValue.float(rounded(value, digits)) if value is not None else "none"
+
+
+def location(value: str | None) -> dg.MetadataValue | str:
+    """A location in the artifact store, shown relative to the store's root."""
+    return dg.MetadataValue.path(value) if value else "none"
+
+
+def store_root() -> dg.MetadataValue:
+    return dg.MetadataValue.url(artifact_store().uri(""))
+
+
 def _cell(value) -> str:
-    text = str(value).replace("|", "\\|").replace("\n", " ")
+    text = str(value).replace("\n", " ")
     return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
+
+
+def table(rows: list[dict], columns: dict[str, str]) -> dg.MetadataValue:
+    """Rows as a ``TableMetadataValue``; ``columns`` maps names to Dagster column types (string, float, ...)."""
+    schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns.items()])
+    records = [dg.TableRecord({name: row.get(name) for name in columns}) for row in rows]
+    return dg.MetadataValue.table(records, schema=schema)
 
 
 def sample_table(
     frame: pd.DataFrame, columns=("title", "label", "source"), rows: int = SAMPLE_ROWS
 ) -> dg.MetadataValue:
-    """The first rows as a Markdown table (long titles shortened)."""
+    """The first rows (long titles shortened)."""
     shown = frame[[c for c in columns if c in frame.columns]].head(rows)
-    return dg.MetadataValue.md(shown.map(_cell).to_markdown(index=False) if len(shown) else "_no rows_")
+    kinds = {
+        c: "int"
+        if pd.api.types.is_integer_dtype(shown[c])
+        else "float"
+        if pd.api.types.is_float_dtype(shown[c])
+        else "string"
+        for c in shown.columns
+    }
+    values = [
+        {c: (_cell(v) if kinds[c] == "string" else v.item() if hasattr(v, "item") else v) for c, v in row.items()}
+        for row in shown.to_dict("records")
+    ]
+    return table(values, kinds)
 
 
-def class_balance(counts: dict[str, int]) -> dict:
-    total = sum(counts.values()) or 1
+def class_balance(counts: LabelCounts) -> dict:
     return {
-        "class_balance": dg.MetadataValue.json(counts),
-        "fake_share": dg.MetadataValue.float(round(counts.get("fake", 0) / total, 4)),
+        "real_rows": dg.MetadataValue.int(counts.real),
+        "fake_rows": dg.MetadataValue.int(counts.fake),
+        "fake_share": number(counts.fake_share),
     }
 
 
-def frame_metadata(manifest: dict) -> dict:
-    """Row count, class balance, data fingerprint and file of a frame manifest."""
+def frame_metadata(file: FrameFile) -> dict:
+    """Row count, class balance, fingerprint and location of a stored news frame."""
     return {
-        "dagster/row_count": dg.MetadataValue.int(manifest["rows"]),
-        **class_balance(manifest["label_counts"]),
-        "fingerprint": manifest["fingerprint"],
-        "path": dg.MetadataValue.path(manifest["path"]),
+        "dagster/row_count": dg.MetadataValue.int(file.rows),
+        **class_balance(file.label_counts),
+        "fingerprint": file.fingerprint,
+        "location": location(file.location),
     }
 
 
-def _fmt(value) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+def counts_table(counts: dict[str, int], key: str = "source") -> dg.MetadataValue:
+    return table([{key: name, "rows": n} for name, n in counts.items()], {key: "string", "rows": "int"})
 
 
-def metrics_table(columns: dict[str, dict | None], keys=METRIC_KEYS) -> dg.MetadataValue:
-    """Metrics side by side, one column per model (e.g. challenger vs champion)."""
-    names = [name for name, metrics in columns.items() if metrics]
-    lines = ["| metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for key in keys:
-        lines.append(f"| {key} | " + " | ".join(_fmt(columns[name].get(key)) for name in names) + " |")
-    return dg.MetadataValue.md("\n".join(lines))
+def metrics_table(columns: dict[str, Metrics | None]) -> dg.MetadataValue:
+    """Metrics side by side, one column per model or split (e.g. val and test, challenger and champion)."""
+    names = [name for name, metrics in columns.items() if metrics is not None]
+    rows = [{"metric": key, **{name: rounded(getattr(columns[name], key)) for name in names}} for key in TABLE_METRICS]
+    rows.append({"metric": "rows", **{name: float(columns[name].n) for name in names}})
+    rows.append({"metric": "threshold", **{name: rounded(columns[name].threshold) for name in names}})
+    return table(rows, {"metric": "string", **dict.fromkeys(names, "float")})
+
+
+def plotted_metrics(prefix: str, metrics: Metrics | None) -> dict:
+    """The key metrics as their own floats, so the UI plots them across materializations."""
+    if metrics is None:
+        return {}
+    return {
+        f"{prefix}{key}": number(getattr(metrics, key)) for key in PLOTTED_METRICS if getattr(metrics, key) is not None
+    }
+
+
+def history_table(history: list[dict[str, float]]) -> dg.MetadataValue:
+    """Per-validation history (epoch, step, the logged metrics)."""
+    names = sorted({k for row in history for k in row} - {"epoch", "step"})
+    rows = [
+        {"epoch": int(r.get("epoch", 0)), "step": int(r.get("step", 0)), **{n: rounded(r.get(n)) for n in names}}
+        for r in history
+    ]
+    return table(rows, {"epoch": "int", "step": "int", **dict.fromkeys(names, "float")})
 
 
 def plots_markdown(plots: dict[str, str], title: str = "") -> dg.MetadataValue:
-    """PNG plots embedded as data URIs: they render inline in the asset's metadata panel."""
+    """PNG plots (locations in the store) embedded as data URIs: they render inline in the metadata panel."""
+    store = artifact_store()
     parts = [f"**{title}**\n"] if title else []
-    for name, path in plots.items():
-        if not Path(path).is_file():
-            parts.append(f"_{name}: {path} is missing_")
+    for name, where in plots.items():
+        path = store.path(where)
+        if not path.is_file():
+            parts.append(f"_{name}: {where} is missing_")
             continue
-        data = base64.b64encode(Path(path).read_bytes()).decode()
+        data = base64.b64encode(path.read_bytes()).decode()
         parts.append(f"![{name}](data:image/png;base64,{data})")
     return dg.MetadataValue.md("\n\n".join(parts) if plots else "_no plots_")
-
-
-def scalar_metrics(prefix: str, metrics: dict) -> dict:
-    """Each numeric metric as its own float entry, so the UI can plot it across materializations."""
-    return {
-        f"{prefix}{key}": dg.MetadataValue.float(float(value))
-        for key, value in metrics.items()
-        if key in METRIC_KEYS and isinstance(value, (int, float)) and not isinstance(value, bool)
-    }
-
-
-def check_table(rows: list[dict], columns: list[str]) -> dg.MetadataValue:
-    frame = pd.DataFrame(rows, columns=columns)
-    return dg.MetadataValue.md(frame.map(_cell).to_markdown(index=False) if len(frame) else "_nothing to show_")
 
 
 # ----- monitoring ---------------------------------------------------------------------------------------
 
 
-def _opt_float(value) -> dg.MetadataValue | str:
-    return dg.MetadataValue.float(float(value)) if value is not None else "none"
-
-
-def log_state_metadata(state: dict) -> dict:
-    """The prediction log's state (``stages.monitoring.observe_prediction_log``) as observation metadata."""
+def log_state_metadata(state: PredictionLogState) -> dict:
+    """The prediction log's state as observation metadata."""
     return {
-        "rows": dg.MetadataValue.int(state["predictions"]),
-        "max_id": dg.MetadataValue.int(state["max_id"]),
-        "last_prediction_at": state["last_prediction_at"] or "none yet",
-        "first_prediction_at": state["first_prediction_at"] or "none yet",
-        "feedback_rows": dg.MetadataValue.int(state["feedback"]),
-        "log_url": state["url"],
+        "rows": dg.MetadataValue.int(state.predictions),
+        "max_id": dg.MetadataValue.int(state.max_id),
+        "last_prediction_at": state.last_prediction_at or "none yet",
+        "first_prediction_at": state.first_prediction_at or "none yet",
+        "feedback_rows": dg.MetadataValue.int(state.feedback),
+        "log_url": state.url,
     }
 
 
-def traffic_metadata(manifest: dict) -> dict:
-    """One day's logged traffic (``stages.monitoring.snapshot_daily_predictions``)."""
+def traffic_metadata(daily: DailyPredictions) -> dict:
+    """One day's logged traffic."""
+    versions = [{"model_version": v, **t.model_dump()} for v, t in daily.by_model_version.items()]
     return {
-        "dagster/row_count": dg.MetadataValue.int(manifest["rows"]),
-        "fake_rate": _opt_float(manifest["fake_rate"]),
-        "mean_confidence": _opt_float(manifest["mean_confidence"]),
-        "mean_prob_fake": _opt_float(manifest["mean_prob_fake"]),
-        "by_model_version": dg.MetadataValue.json(manifest["by_model_version"]),
-        "by_origin": dg.MetadataValue.json(manifest["by_origin"]),
-        "first_prediction_at": manifest["first_at"] or "none",
-        "last_prediction_at": manifest["last_at"] or "none",
-        "path": dg.MetadataValue.path(manifest["path"]),
+        "dagster/row_count": dg.MetadataValue.int(daily.rows),
+        "fake_rate": number(daily.fake_rate),
+        "mean_confidence": number(daily.mean_confidence),
+        "mean_prob_fake": number(daily.mean_prob_fake),
+        "by_model_version": table(
+            versions, {"model_version": "string", "rows": "int", "fake_rate": "float", "mean_confidence": "float"}
+        ),
+        "by_origin": counts_table(daily.by_origin, "origin"),
+        "first_prediction_at": daily.first_at or "none",
+        "last_prediction_at": daily.last_at or "none",
+        "location": location(daily.predictions),
     }
 
 
-def drift_features_table(summary: dict) -> dg.MetadataValue:
+def drift_features_table(report: DriftReport) -> dg.MetadataValue:
     rows = [
         {
             "feature": name,
-            "stattest": f["stattest"],
-            "score": _fmt(f["score"]),
-            "threshold": _fmt(f["threshold"]),
-            "drifted": f["drifted"],
+            "stattest": f.stattest,
+            "score": rounded(f.score),
+            "threshold": rounded(f.threshold),
+            "drifted": f.drifted,
         }
-        for name, f in summary["features"].items()
+        for name, f in report.features.items()
     ]
-    emb = summary["embedding_drift"]
-    rows.append(
-        {
-            "feature": "embeddings",
-            "stattest": "domain classifier ROC AUC",
-            "score": _fmt(emb["score"]),
-            "threshold": _fmt(emb["threshold"]),
-            "drifted": emb["drifted"],
-        }
+    emb = report.embedding_drift
+    if emb is not None:
+        rows.append(
+            {
+                "feature": "embeddings",
+                "stattest": "domain classifier ROC AUC",
+                "score": rounded(emb.score),
+                "threshold": rounded(emb.threshold),
+                "drifted": emb.drifted,
+            }
+        )
+    return table(
+        rows, {"feature": "string", "stattest": "string", "score": "float", "threshold": "float", "drifted": "bool"}
     )
-    return check_table(rows, ["feature", "stattest", "score", "threshold", "drifted"])
 
 
-def drift_metadata(manifest: dict) -> dict:
-    """A drift report (``stages.monitoring.report_drift``): the verdict, per-feature scores, files, plot."""
+def drift_metadata(report: DriftReport) -> dict:
+    """A drift report: the verdict, per-feature scores, locations, the plot."""
     meta = {
-        "status": manifest["status"],
-        "drifted": manifest["drifted"],
-        "partition": manifest["partition"],
-        "reference_model_version": manifest["reference_model_version"],
+        "status": report.status,
+        "drifted": report.drifted,
+        "partition": report.partition,
+        "model_version": report.reference_model_version,
     }
-    if manifest["status"] == "insufficient_data":
+    if report.status == "insufficient_data":
         return {
             **meta,
-            "dagster/row_count": dg.MetadataValue.int(manifest["rows"]),
-            "reason": manifest["reason"],
-            "min_current_rows": dg.MetadataValue.int(manifest["min_current_rows"]),
+            "dagster/row_count": dg.MetadataValue.int(report.rows),
+            "reason": report.reason,
+            "min_current_rows": dg.MetadataValue.int(report.min_current_rows),
         }
-    emb = manifest["embedding_drift"]
+    emb = report.embedding_drift
     return {
         **meta,
-        "dagster/row_count": dg.MetadataValue.int(manifest["n_current"]),
-        "drift_share": dg.MetadataValue.float(manifest["drift_share"]),
-        "drift_share_threshold": dg.MetadataValue.float(manifest["drift_share_threshold"]),
-        "embedding_drift": _opt_float(emb["score"]),
-        "embedding_threshold": _opt_float(emb["threshold"]),
-        "n_current": dg.MetadataValue.int(manifest["n_current"]),
-        "n_reference": dg.MetadataValue.int(manifest["n_reference"]),
-        "reasons": "; ".join(manifest["reasons"]) or "none",
-        "features": drift_features_table(manifest),
-        "plot": plots_markdown({"drift per feature": manifest["plot_path"]}),
-        "report_html": dg.MetadataValue.path(manifest["html_path"]),
-        "report_json": dg.MetadataValue.path(manifest["json_path"]),
-        "seconds": dg.MetadataValue.float(float(manifest["seconds"])),
+        "dagster/row_count": dg.MetadataValue.int(report.n_current or 0),
+        "drift_share": number(report.drift_share),
+        "drift_share_threshold": number(report.drift_share_threshold),
+        "embedding_drift": number(emb.score if emb else None),
+        "embedding_threshold": number(emb.threshold if emb else None),
+        "n_current": dg.MetadataValue.int(report.n_current or 0),
+        "n_reference": dg.MetadataValue.int(report.n_reference or 0),
+        "reasons": "; ".join(report.reasons) or "none",
+        "features": drift_features_table(report),
+        "plot": plots_markdown({"drift per feature": report.plot} if report.plot else {}),
+        "report_html": location(report.html),
+        "report_json": location(report.json_report),
+        "seconds": number(report.seconds, 1),
     }

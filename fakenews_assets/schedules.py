@@ -29,6 +29,3 @@ weekly_retrain = dg.ScheduleDefinition(
 def daily_drift_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     day = (context.scheduled_execution_time - timedelta(days=1)).strftime("%Y-%m-%d")
     return dg.RunRequest(run_key=f"daily-drift-{day}", partition_key=day, tags={"fakenews/trigger": "schedule"})
-
-
-SCHEDULES = [weekly_retrain, daily_drift_schedule]

@@ -3,8 +3,9 @@
 - ``prediction_volume_sensor``: every N new predictions (``FAKENEWS_DRIFT_EVERY_N``, default 500) it requests
   drift_report for the day(s) the new traffic landed on (today, for live traffic). It also records an
   observation of the prediction_log source on every tick where the log changed (no run needed).
-- ``drift_sensor``: when the ``drift_within_thresholds`` check fails (severity ERROR: real drift, not a day
-  with too little traffic) for a day it has not acted on, it requests the retrain job, at most once per
+- ``drift_sensor``: when a day's drift report says it drifted (its own ``drifted`` metadata, the verdict its
+  ``drift_within_thresholds`` check also states; a day with too little traffic never counts) for a day it has
+  not acted on, it requests the retrain job, at most once per
   cooldown (``FAKENEWS_RETRAIN_COOLDOWN_HOURS``, default 24), with run key ``retrain-after-drift-<day>`` and the
   run config of the file ``FAKENEWS_RETRAIN_RUN_CONFIG`` names (e.g. a shorter training on a CPU-only box).
 
@@ -41,8 +42,7 @@ RETRAIN_RUN_CONFIG_ENV = "FAKENEWS_RETRAIN_RUN_CONFIG"
 DRIFT_CHECK = dg.AssetCheckKey(drift_report.key, "drift_within_thresholds")
 PREDICTION_LOG = dg.AssetKey("prediction_log")
 HANDLED_KEPT = 100  # partitions remembered in the drift cursor (run keys dedupe beyond that anyway)
-HISTORY_PAGE = 200
-HISTORY_MAX = 2000  # check executions read per tick at most (the rest wait for the next tick)
+HISTORY_MAX = 2000  # drift reports read per tick at most (the rest wait for the next tick)
 MAX_DAYS_PER_TICK = 14  # drift reports requested at once when replayed history lands on many days
 
 
@@ -85,18 +85,17 @@ def retrain_run_config() -> dict:
 
 @dataclass(frozen=True)
 class DriftEvaluation:
-    """One execution of the drift check, as the sensor needs it."""
+    """One materialized drift report, as the sensor needs it."""
 
-    record_id: int
+    record_id: int  # its storage id: the cursor moves past it
     partition: str | None
-    finished: bool  # False while its run may still record a result
-    drifted: bool  # failed with severity ERROR
+    drifted: bool
     description: str = ""
 
 
 @dataclass
 class DriftCursor:
-    last_record_id: int = 0  # every check execution up to this id has been considered
+    last_record_id: int = 0  # every drift report up to this storage id has been considered
     handled: list[str] = field(default_factory=list)  # days a retrain was requested for (newest last)
     last_request_at: float | None = None  # unix time of the last retrain request
     last_request_partition: str | None = None
@@ -124,8 +123,7 @@ def plan_drift_retrains(
 ) -> tuple[list[str], DriftCursor, list[str]]:
     """Which days to retrain for, the new cursor, and what was decided about each new evaluation.
 
-    Evaluations are taken in order; the cursor stops before the first one still running (its result may
-    come later). A failed (ERROR) check on a day not acted on before requests a retrain unless one was
+    Reports are taken in order. A drifted day not acted on before requests a retrain unless one was
     requested less than ``cooldown_hours`` ago; a drifted day met during the cooldown is noted and passed
     over (the retrain already requested answers it; if drift persists, a later day's report asks again)."""
     cursor = DriftCursor(**asdict(cursor))
@@ -134,9 +132,6 @@ def plan_drift_retrains(
     for evaluation in sorted(evaluations, key=lambda e: e.record_id):
         if evaluation.record_id <= cursor.last_record_id:
             continue
-        if not evaluation.finished:
-            notes.append(f"the check for {evaluation.partition} is still running")
-            break
         cursor.last_record_id = evaluation.record_id
         day = evaluation.partition
         if not evaluation.drifted:
@@ -159,33 +154,20 @@ def plan_drift_retrains(
 
 
 def drift_evaluations(instance: dg.DagsterInstance, after_id: int) -> list[DriftEvaluation]:
-    """Executions of the drift check with a storage id above ``after_id``, oldest first."""
-    from dagster._core.storage.asset_check_execution_record import (
-        AssetCheckExecutionRecordStatus,
-    )
-
-    storage = instance.event_log_storage
-    records, before = [], None
-    while len(records) < HISTORY_MAX:  # newest first, a page at a time, back to after_id
-        page = storage.get_asset_check_execution_history(DRIFT_CHECK, limit=HISTORY_PAGE, cursor=before)
-        fresh = [r for r in page if r.id > after_id]
-        records.extend(fresh)
-        if len(fresh) < len(page) or len(page) < HISTORY_PAGE:
-            break
-        before = page[-1].id
+    """Drift reports materialized after storage id ``after_id``, oldest first, with their verdict as the report's
+    own metadata states it (the same verdict its check, the dashboard and this sensor show)."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=drift_report.key, after_storage_id=after_id or None),
+        limit=HISTORY_MAX,
+        ascending=True,
+    ).records
     found = []
-    for record in sorted(records, key=lambda r: r.id)[:HISTORY_MAX]:
-        evaluation = record.evaluation if record.status != AssetCheckExecutionRecordStatus.PLANNED else None
-        if evaluation is None:  # planned: its run is still going, or ended without running the check
-            run = instance.get_run_by_id(record.run_id)
-            found.append(
-                DriftEvaluation(record.id, record.partition, run is None or run.is_finished, False, "check did not run")
-            )
-            continue
-        metadata = evaluation.metadata or {}
-        partition = record.partition or evaluation.partition or getattr(metadata.get("partition"), "value", None)
-        drifted = not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
-        found.append(DriftEvaluation(record.id, partition, True, drifted, evaluation.description or ""))
+    for record in records:
+        materialization = record.asset_materialization
+        metadata = materialization.metadata if materialization is not None else {}
+        drifted = bool(getattr(metadata.get("drifted"), "value", False))
+        reasons = getattr(metadata.get("reasons"), "value", "") or ""
+        found.append(DriftEvaluation(record.storage_id, record.partition_key, drifted, reasons if drifted else ""))
     return found
 
 
@@ -194,7 +176,8 @@ def drift_evaluations(instance: dg.DagsterInstance, after_id: int) -> list[Drift
     job=retrain_job,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Watches the drift_within_thresholds check. When it fails (ERROR) for a day not acted on yet, "
+    description="Watches the drift reports. When a day's report drifted (the verdict its drift_within_thresholds "
+    "check states too) and the day was not acted on yet, "
     "requests the retrain job (run key retrain-after-drift-<day>), at most once per cooldown "
     f"({RETRAIN_COOLDOWN_ENV}, default 24 h). Retraining merges the feedback labels gathered so far; its run "
     f"config comes from the file {RETRAIN_RUN_CONFIG_ENV} names, if set.",
@@ -206,7 +189,7 @@ def drift_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     for note in notes:
         context.log.info(note)
     if not days:
-        reason = "; ".join(notes[-5:]) if notes else "no new drift check results"
+        reason = "; ".join(notes[-5:]) if notes else "no new drift reports"
         return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=new_cursor.dumps())
     run_config = retrain_run_config()
     return dg.SensorResult(
@@ -261,21 +244,21 @@ def prediction_volume_sensor(context: dg.SensorEvaluationContext, log_store: Pre
     cursor = VolumeCursor.loads(context.cursor)
     with log_store.open() as log:
         state = observe_prediction_log(log)
-        if state["max_id"] < cursor.last_id:  # a new, empty log behind the same URL: start over
-            context.log.warning(f"prediction log ids restarted (max id {state['max_id']} < cursor {cursor.last_id})")
+        if state.max_id < cursor.last_id:  # a new, empty log behind the same URL: start over
+            context.log.warning(f"prediction log ids restarted (max id {state.max_id} < cursor {cursor.last_id})")
             cursor.last_id = 0
         new = log.count_after(cursor.last_id)
         days = log.daily_counts(after_id=cursor.last_id) if new >= every else None
     events = []
-    if state["data_version"] != cursor.observed_version:
+    if state.data_version != cursor.observed_version:
         events.append(
             dg.AssetObservation(
                 asset_key=PREDICTION_LOG,
                 metadata=log_state_metadata(state),
-                tags={"dagster/data_version": state["data_version"]},
+                tags={"dagster/data_version": state.data_version},
             )
         )
-    next_cursor = VolumeCursor(cursor.last_id, state["data_version"])
+    next_cursor = VolumeCursor(cursor.last_id, state.data_version)
     if days is None:
         return dg.SensorResult(
             skip_reason=dg.SkipReason(
@@ -285,7 +268,7 @@ def prediction_volume_sensor(context: dg.SensorEvaluationContext, log_store: Pre
             cursor=next_cursor.dumps(),
             asset_events=events,
         )
-    next_cursor.last_id = state["max_id"]
+    next_cursor.last_id = state.max_id
     wanted = [str(day) for day in days["day"]]
     valid = [day for day in wanted if _is_partition(day)][-MAX_DAYS_PER_TICK:]
     skipped = sorted(set(wanted) - set(valid))
@@ -302,7 +285,7 @@ def prediction_volume_sensor(context: dg.SensorEvaluationContext, log_store: Pre
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
-                run_key=f"drift-{day}-upto-{state['max_id']}",
+                run_key=f"drift-{day}-upto-{state.max_id}",
                 partition_key=day,
                 asset_selection=[daily_predictions.key, drift_report.key],
                 asset_check_keys=[DRIFT_CHECK],
@@ -313,6 +296,3 @@ def prediction_volume_sensor(context: dg.SensorEvaluationContext, log_store: Pre
         cursor=next_cursor.dumps(),
         asset_events=events,
     )
-
-
-SENSORS = [drift_sensor, prediction_volume_sensor]

@@ -1,26 +1,39 @@
-"""Content-addressed artifact folders: ``FAKENEWS_HOME/assets/<stage>/<key>/``.
+"""Content-addressed artifact folders in the store: ``assets/<stage>/<key>/`` holding files and a ``manifest.json``.
 
-The key is a hash of everything the artifact was made from (input fingerprints, config, code version), so
-the same inputs always land in the same folder and a folder is never overwritten with something else. A
-folder is complete once its ``manifest.json`` exists: it is built in a hidden staging folder and renamed
-into place, so a crash leaves no half-written artifact where a reader would find it.
+The key is a hash of everything the artifact was made from (input fingerprints, config, code version), so the
+same inputs always land in the same folder and a folder is never overwritten with something else. A folder is
+complete once it exists: it is built in a staging sibling and renamed into place (``fakenews_ml.atomic``), so
+a crash leaves no half-written artifact where a reader would find it. Also here: reading the frames and token
+files that manifests name.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 
-from fakenews_ml.environment import home_path
+from fakenews_ml.atomic import atomic_dir
+from fakenews_ml.data.tokenize import TokenizedSplit
+from fakenews_ml.environment import artifact_store
+from fakenews_ml.manifests import (
+    FrameFile,
+    LabelCounts,
+    Manifest,
+    TitleLengths,
+    TokenizedNews,
+    dump_manifest,
+    load_manifest,
+)
+from fakenews_ml.store import join
 
 MANIFEST = "manifest.json"
+M = TypeVar("M", bound=Manifest)
 
 
 def content_key(*parts) -> str:
@@ -29,57 +42,98 @@ def content_key(*parts) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def artifact_dir(stage: str, key: str) -> Path:
-    return home_path("assets", stage, key)
+def artifact_location(stage: str, key: str) -> str:
+    return join("assets", stage, key)
 
 
-def read_manifest(folder: Path | str) -> dict | None:
-    """The manifest of a complete artifact folder, or None when the folder is absent or incomplete."""
-    file = Path(folder) / MANIFEST
+def read_manifest(location: str, kind: type[M]) -> M | None:
+    """The manifest of a complete artifact folder, or None when it is absent, incomplete or of another kind
+    (an older layout): the step then simply runs again."""
+    store = artifact_store()
     try:
-        return json.loads(file.read_text())
+        manifest = load_manifest(store.fetch(join(location, MANIFEST)).read_text())
     except (OSError, ValueError):
         return None
+    return manifest if isinstance(manifest, kind) else None
 
 
 @contextmanager
-def staged_artifact(target: Path):
-    """Yield an empty staging folder; on success it becomes ``target`` (with whatever manifest the
-    caller wrote into it). If another writer finished ``target`` first, theirs is kept: same key, same
-    content."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
-    staging.chmod(0o755)
-    try:
+def staged_artifact(location: str) -> Iterator[Path]:
+    """Yield an empty staging folder; on success it becomes ``location`` (with the manifest the caller wrote
+    into it) and is published. If another writer finished it first, theirs is kept: same key, same content."""
+    store = artifact_store()
+    with atomic_dir(store.path(location), existing="keep") as staging:
         yield staging
         if not (staging / MANIFEST).exists():
-            raise RuntimeError(f"artifact {target} was staged without a {MANIFEST}")
-        if target.exists():
-            if read_manifest(target) is not None:
-                shutil.rmtree(staging)
-                return
-            shutil.rmtree(target)  # an incomplete leftover from a crashed writer
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+            raise RuntimeError(f"artifact {location} was staged without a {MANIFEST}")
+    store.publish(location)
 
 
-def write_manifest(folder: Path, manifest: dict) -> dict:
-    (Path(folder) / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True, default=str))
+def write_manifest(folder: Path, manifest: M) -> M:
+    (Path(folder) / MANIFEST).write_text(dump_manifest(manifest))
     return manifest
 
 
-def save_frame(frame: pd.DataFrame, path: Path) -> Path:
-    frame.reset_index(drop=True).to_parquet(path, index=False)
-    return path
+def cached_or_build(location: str, kind: type[M], build: Callable[[Path], M]) -> M:
+    """The manifest already at ``location``, or ``build(staging)``'s, written there atomically."""
+    existing = read_manifest(location, kind)
+    if existing is not None:
+        return existing
+    with staged_artifact(location) as staging:
+        manifest = write_manifest(staging, build(staging))
+    return manifest
 
 
-def load_frame(path: Path | str) -> pd.DataFrame:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"artifact file {path} is missing; re-materialize the asset that wrote it (its manifest names it)"
-        )
-    return pd.read_parquet(path)
+# ----- news frames --------------------------------------------------------------------------------------
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """Hash of every cell (not just ids and labels): detects any change in what a step wrote."""
+    hashed = pd.util.hash_pandas_object(frame.reset_index(drop=True), index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes() + ",".join(map(str, frame.columns)).encode()).hexdigest()[:16]
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """A short content hash of a frame's rows (ids and labels): the data version used in lineage."""
+    digest = hashlib.sha256()
+    for row_id, label in zip(frame["id"].astype(str), frame["label"].astype(int)):
+        digest.update(f"{row_id}:{label}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def label_counts(frame: pd.DataFrame) -> LabelCounts:
+    counts = frame["label"].astype(int).value_counts()
+    return LabelCounts(real=int(counts.get(0, 0)), fake=int(counts.get(1, 0)))
+
+
+def save_frame(frame: pd.DataFrame, folder: Path, location: str, name: str) -> FrameFile:
+    """Write ``frame`` as ``folder/name`` (a staging folder that becomes ``location``) and describe it."""
+    frame = frame.reset_index(drop=True)
+    frame.to_parquet(folder / name, index=False)
+    chars = frame["title"].astype(str).str.len()
+    return FrameFile(
+        location=join(location, name),
+        rows=len(frame),
+        fingerprint=fingerprint(frame),
+        digest=frame_digest(frame),
+        label_counts=label_counts(frame),
+        title_chars=TitleLengths(min=int(chars.min()), median=float(chars.median()), max=int(chars.max()))
+        if len(frame)
+        else None,
+    )
+
+
+def load_frame(file: FrameFile | str) -> pd.DataFrame:
+    """The frame a manifest names (a ``FrameFile`` or a location)."""
+    location = file.location if isinstance(file, FrameFile) else file
+    return pd.read_parquet(artifact_store().fetch(location))
+
+
+def rows_by_source(frame: pd.DataFrame) -> dict[str, int]:
+    return {str(name): int(n) for name, n in frame["source"].value_counts().items()}
+
+
+def load_tokenized(tokenized: TokenizedNews) -> dict[str, TokenizedSplit]:
+    """Every tokenized split a manifest names."""
+    store = artifact_store()
+    return {name: TokenizedSplit.load(store.fetch(file.location)) for name, file in tokenized.splits.items()}

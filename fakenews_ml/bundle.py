@@ -9,8 +9,8 @@
     lineage.json        data sources and hashes, code version, parent bundle
     plots/              confusion matrix, ROC (PNG)
 
-A bundle is written into a temporary sibling directory and renamed into place, so a crash never leaves
-a half-written bundle where a reader would find it.
+A bundle is written into a staging sibling and renamed into place (``fakenews_ml.atomic.atomic_dir``), so a
+crash never leaves a half-written bundle where a reader would find it.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +26,7 @@ import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
 
+from fakenews_ml.atomic import atomic_dir
 from fakenews_ml.config import ModelConfig
 from fakenews_ml.data.sources import sha256_file
 from fakenews_ml.errors import BundleError
@@ -70,27 +69,6 @@ class LoadedBundle:
         return ModelConfig(**self.meta["model_config"])
 
 
-def code_version() -> str:
-    """Package version plus the git commit of the source tree when there is one."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        package = version("fakenews")
-    except PackageNotFoundError:
-        package = "0+unknown"
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return f"{package}+{commit}" if commit else package
-
-
 def save_bundle(
     out_dir: Path | str,
     model: torch.nn.Module,
@@ -112,10 +90,7 @@ def save_bundle(
     """Write a complete bundle to ``out_dir`` atomically; returns its path. ``lexical`` and
     ``blend_weights`` add the TF-IDF half of the classifier (``lexical.safetensors``)."""
     out_dir = Path(out_dir).expanduser().resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.partial-"))
-    staging.chmod(0o755)  # mkdtemp makes it private; a bundle is meant to be read by servers
-    try:
+    with atomic_dir(out_dir, existing="replace") as staging:
         tensors = weight_codec.pack(model, variant)
         save_file(tensors, str(staging / WEIGHTS_FILE))
         digest = sha256_file(staging / WEIGHTS_FILE)
@@ -140,7 +115,7 @@ def save_bundle(
         }
         _write_json(staging / "bundle.json", meta)
         _write_json(staging / "metrics.json", metrics)
-        _write_json(staging / "lineage.json", {"code_version": code_version(), **lineage})
+        _write_json(staging / "lineage.json", lineage)
         for name, data in (extra or {}).items():
             _write_json(staging / f"{name}.json", data)
         for name, table in (tables or {}).items():
@@ -149,11 +124,34 @@ def save_bundle(
             (staging / "plots").mkdir()
             for plot in plots.values():
                 shutil.copy2(plot, staging / "plots" / Path(plot).name)
-        _swap_into_place(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return out_dir
+
+
+def check_export_target(target: Path | str, overwrite: bool = False) -> Path:
+    """``target`` if a bundle may be written there: a new folder in a writable folder, or an existing bundle when
+    ``overwrite`` is given. Anything else that exists there is never touched (BundleError, one line)."""
+    target = Path(target).expanduser().resolve()
+    if target.exists() or target.is_symlink():
+        try:
+            read_meta(target)
+        except BundleError:
+            raise BundleError(f"{target} exists and is not a model bundle: choose another folder") from None
+        if not overwrite:
+            raise BundleError(f"{target} is a model bundle already: pass --overwrite to replace it")
+    if not target.parent.is_dir():
+        raise BundleError(f"cannot write {target}: {target.parent} is not an existing folder")
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise BundleError(f"cannot write {target}: {target.parent} is not writable")
+    return target
+
+
+def export_bundle(source: Path | str, target: Path | str, overwrite: bool = False) -> Path:
+    """Copy the bundle at ``source`` to ``target`` in one step (see ``check_export_target``)."""
+    read_meta(source)
+    target = check_export_target(target, overwrite)
+    with atomic_dir(target, existing="replace") as staging:
+        shutil.copytree(source, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".*"))
+    return target
 
 
 def read_meta(path: Path | str) -> dict:
@@ -210,49 +208,6 @@ def load_bundle(path: Path | str, verify: bool = True) -> LoadedBundle:
 
 def bundle_size(path: Path | str) -> int:
     return (Path(path) / WEIGHTS_FILE).stat().st_size
-
-
-def _swap_into_place(staging: Path, target: Path) -> None:
-    """Rename ``staging`` to ``target``; an existing bundle there is replaced only once the new one is whole.
-
-    Where the OS can swap two directories in one step (Linux ``renameat2(RENAME_EXCHANGE)``), readers see
-    the old bundle or the new one and never a gap; elsewhere the old one is moved aside first and moved
-    back if the second rename fails."""
-    if not target.exists():
-        os.replace(staging, target)
-        return
-    if _exchange(staging, target):
-        shutil.rmtree(staging, ignore_errors=True)  # now holds the old bundle
-        return
-    retired = target.with_name(f".{target.name}.old-{os.getpid()}")
-    os.replace(target, retired)
-    try:
-        os.replace(staging, target)
-    except BaseException:
-        os.replace(retired, target)
-        raise
-    shutil.rmtree(retired, ignore_errors=True)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths (Linux ``renameat2`` with ``RENAME_EXCHANGE``); False where unsupported."""
-    import ctypes
-    import errno
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):  # not glibc >= 2.28
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):  # kernel or filesystem without it
-        return False
-    raise OSError(err, os.strerror(err), str(b))
 
 
 def _write_json(path: Path, data: dict) -> None:

@@ -12,7 +12,6 @@ import logging
 import sys
 from pathlib import Path
 
-from fakenews_ml.environment import bundles_dir
 from fakenews_ml.errors import FakeNewsError
 
 EXIT_USAGE = 2
@@ -35,7 +34,13 @@ def _add_train(sub) -> None:
     p.add_argument(
         "--sources", help="comma-separated URIs (paths, http(s)://, gs://); default: $FAKENEWS_SOURCES or WELFake"
     )
-    p.add_argument("--out", type=Path, help="bundle directory to write (default: $FAKENEWS_HOME/models/latest)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="also copy the bundle to this folder (the bundle itself lives in the artifact store, under "
+        "$FAKENEWS_HOME/models/<key>, where an unchanged run finds and reuses it)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="let --out replace an existing bundle")
     p.add_argument("--encoder", help="Hugging Face hub id or local folder (default: packaged all-MiniLM-L6-v2)")
     p.add_argument("--max-length", type=int, help="token budget per headline" + default(m["max_length"]))
     p.add_argument("--epochs", type=int, help="passes over the training split" + default(t["epochs"]))
@@ -102,31 +107,38 @@ def _train_config(args):
 
 
 def _cmd_train(args) -> int:
-    from fakenews_ml.pipeline import train_from_sources
+    from fakenews_ml.bundle import check_export_target, export_bundle
+    from fakenews_ml.environment import artifact_store, wandb_settings
+    from fakenews_ml.stages.lifecycle import train_from_sources
+    from fakenews_ml.tracking import TrainingRun
 
     config = _train_config(args)
-    out = args.out or bundles_dir() / "latest"
-    logger = _wandb_logger(config) if args.wandb else None
-    result = train_from_sources(config, out, logger=logger)
+    if args.out is not None:
+        check_export_target(args.out, args.overwrite)  # before minutes of training, not after
+    run = TrainingRun(wandb_settings(), config.model_dump()) if args.wandb else None
+    trained = None
+    try:
+        trained = train_from_sources(config, make_logger=run.start if run else None)
+    finally:
+        if run is not None:
+            run.finish(trained, artifact_store().path(trained.bundle) if trained else None)
+    bundle = artifact_store().path(trained.bundle)
+    out = export_bundle(bundle, args.out, overwrite=args.overwrite) if args.out is not None else None
     _print_json(
         {
-            "bundle": str(result.bundle_path),
-            "threshold": round(result.threshold, 4),
-            "test": {k: result.test_metrics.get(k) for k in ("accuracy", "macro_f1", "roc_auc", "pr_auc", "ece")},
-            "precision": result.precision,
-            "minutes": round(result.seconds / 60, 1),
+            "bundle": str(out or bundle),
+            "store_location": trained.bundle,
+            "reused": trained.reused,
+            "version": trained.version,
+            "threshold": round(trained.threshold, 4),
+            "test": trained.metrics.test.model_dump(include={"accuracy", "macro_f1", "roc_auc", "pr_auc", "ece"})
+            if trained.metrics.test
+            else {},
+            "precision": trained.training.precision,
+            "minutes": round((trained.seconds or 0.0) / 60, 1),
         }
     )
     return 0
-
-
-def _wandb_logger(config):
-    import os
-
-    from lightning.pytorch.loggers import WandbLogger
-
-    os.environ.setdefault("WANDB_MODE", "offline")
-    return WandbLogger(project=os.environ.get("WANDB_PROJECT", "fakenews"), config=config.model_dump(), log_model=False)
 
 
 def _add_evaluate(sub) -> None:

@@ -48,6 +48,12 @@ class DataConfig(_Strict):
 
 class ValidationConfig(_Strict):
     min_rows: int = Field(20, ge=1, description="Fewest rows a dataset may have")
+    max_dropped_share: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Largest share of a source's rows that may be dropped while reading it (e.g. empty titles)",
+    )
     min_title_chars: int = Field(3, ge=1, description="Shortest acceptable title (characters)")
     max_title_chars: int = Field(1000, ge=10, description="Longest acceptable title (characters)")
     max_title_length_violations: float = Field(

@@ -1,9 +1,17 @@
-"""Where the project writes: every default path lives under one root, ``FAKENEWS_HOME``."""
+"""What the environment decides, read at call time (never at import), in one place: where the project writes
+(``FAKENEWS_HOME``, the artifact store), the prediction log, and the loop's knobs.
+"""
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Mapping
 from pathlib import Path
+
+from fakenews_ml.errors import FakeNewsError
+from fakenews_ml.store import ArtifactStore, BucketStore
+from fakenews_ml.tracking import WandbSettings
 
 DEFAULT_HOME = Path.home() / ".fakenews"
 
@@ -20,17 +28,65 @@ def home_path(*parts: str) -> Path:
     return path
 
 
+STORE_ENV = "FAKENEWS_STORE"
+BUCKET_ENV, PREFIX_ENV = "FAKENEWS_GCS_BUCKET", "FAKENEWS_GCS_PREFIX"  # the older spelling of a gs:// store
+
+
+def store_uri(environ: Mapping[str, str] | None = None) -> str | None:
+    """The shared store's ``gs://bucket/prefix`` (``FAKENEWS_STORE``, or ``FAKENEWS_GCS_BUCKET`` and
+    ``FAKENEWS_GCS_PREFIX``), or None for a store that is just the local ``FAKENEWS_HOME`` folder."""
+    env = os.environ if environ is None else environ
+    uri = (env.get(STORE_ENV) or "").strip()
+    if not uri and env.get(BUCKET_ENV):
+        uri = f"gs://{env[BUCKET_ENV].strip()}/{(env.get(PREFIX_ENV) or 'fakenews').strip('/')}"
+    if not uri:
+        return None
+    if not uri.startswith("gs://") or not uri[5:].split("/")[0]:
+        raise FakeNewsError(f"{STORE_ENV}={uri!r} is not a gs://bucket[/prefix] URI (unset it for a local store)")
+    return uri.rstrip("/")
+
+
+def artifact_store() -> ArtifactStore:
+    """The store every stage writes to and reads from: the ``FAKENEWS_HOME`` folder, or a bucket
+    (``FAKENEWS_STORE=gs://bucket/prefix``) mirrored into that folder."""
+    uri = store_uri()
+    if uri is None:
+        return ArtifactStore(fakenews_home())
+    bucket, _, prefix = uri[5:].partition("/")
+    return _bucket_store(bucket, prefix, str(fakenews_home()), os.environ.get("STORAGE_EMULATOR_HOST", ""))
+
+
+@functools.cache
+def _bucket_store(bucket: str, prefix: str, mirror: str, emulator: str) -> BucketStore:
+    """One client per bucket and process (``emulator`` is in the key: a test may start its own)."""
+    from google.cloud import storage
+
+    # STORAGE_EMULATOR_HOST points the client at an emulator with anonymous credentials; otherwise the
+    # application default credentials are used.
+    client = storage.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT") or ("emulated" if emulator else None))
+    return BucketStore(Path(mirror), bucket=bucket, prefix=prefix, client=client)
+
+
+WANDB_MODES = ("online", "offline", "disabled")
+
+
+def wandb_settings(environ: Mapping[str, str] | None = None) -> WandbSettings:
+    """W&B from ``WANDB_MODE`` (default offline: nothing leaves the machine; ``dryrun`` means offline),
+    ``WANDB_PROJECT``, ``WANDB_ENTITY``. Online needs ``WANDB_API_KEY``, read by wandb itself, never here."""
+    env = os.environ if environ is None else environ
+    mode = (env.get("WANDB_MODE") or "offline").strip().lower()
+    mode = "offline" if mode == "dryrun" else mode
+    if mode not in WANDB_MODES:
+        raise FakeNewsError(f"WANDB_MODE={mode!r} is not one of {', '.join(WANDB_MODES)}")
+    if mode == "online" and not env.get("WANDB_API_KEY"):
+        raise FakeNewsError("WANDB_MODE=online needs WANDB_API_KEY; unset WANDB_MODE to log offline")
+    return WandbSettings(
+        mode=mode, project=env.get("WANDB_PROJECT") or "fakenews", entity=env.get("WANDB_ENTITY") or None
+    )
+
+
 def download_cache_dir() -> Path:
     return home_path("cache", "downloads", "")
-
-
-def bundles_dir() -> Path:
-    return home_path("models", "")
-
-
-def production_link() -> Path:
-    """The promoted champion; a symlink swapped atomically on promotion."""
-    return home_path("production", "champion")
 
 
 def prediction_log_url() -> str:

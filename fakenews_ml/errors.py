@@ -39,3 +39,7 @@ class InputError(FakeNewsError):
 
 class PromotionRefused(FakeNewsError):
     """A challenger may not replace the champion: the gate failed or the evidence is stale."""
+
+
+class ChampionMoved(PromotionRefused):
+    """The champion is no longer the one a promotion expected to replace (another promotion won)."""

@@ -5,7 +5,6 @@ with a parity report against fp32."""
 from __future__ import annotations
 
 import copy
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from fakenews_ml.atomic import write_json
 from fakenews_ml.bundle import CALIBRATION_TABLE, LoadedBundle, bundle_size, load_bundle, save_bundle
 from fakenews_ml.config import QuantizeConfig
 from fakenews_ml.data.tokenize import tokenize_frame
@@ -68,9 +68,12 @@ def _timed_probs(bundle: LoadedBundle, titles: list[str]) -> tuple[np.ndarray, f
     return probs, len(titles) / (time.perf_counter() - started)
 
 
-def quantize_bundle(bundle_path: Path | str, eval_frame: pd.DataFrame, config: QuantizeConfig | None = None) -> dict:
+def quantize_bundle(
+    bundle_path: Path | str, eval_frame: pd.DataFrame, config: QuantizeConfig | None = None, code_version: str = ""
+) -> dict:
     """Build every configured variant, measure it against fp32 on ``eval_frame`` (labelled ``title``,
-    ``label`` rows), save it, and write ``quantization.json`` into the fp32 bundle. Returns that report."""
+    ``label`` rows), save it, and write ``quantization.json`` into the fp32 bundle (stamped with the caller's
+    ``code_version``, so a report made by other code is not reused). Returns that report."""
     config = config or QuantizeConfig()
     bundle_path = Path(bundle_path)
     base = load_bundle(bundle_path)
@@ -97,7 +100,7 @@ def quantize_bundle(bundle_path: Path | str, eval_frame: pd.DataFrame, config: Q
             base.model_config,
             threshold=base.threshold,
             metrics={"fp32": base.metrics, "parity": parity},
-            lineage={**base.lineage, "parent_bundle": {"path": str(bundle_path), "version": base.version}},
+            lineage={**base.lineage, "variant_of": {"version": base.version, "location": "../.."}},
             variant=variant,
             train_config=base.meta.get("train_config"),
             lexical=base.lexical,
@@ -109,14 +112,12 @@ def quantize_bundle(bundle_path: Path | str, eval_frame: pd.DataFrame, config: Q
             "size_ratio": round(bundle_size(path) / report["fp32"]["size_bytes"], 3),
             "rows_per_second": round(speed, 1),
             "speedup_vs_fp32": round(speed / ref_speed, 2),
-            "path": str(path),
+            "location": f"{VARIANT_DIR}/{variant}",  # relative to the bundle
         }
     passing = [v for v in config.variants if report[v]["passed"]]
     report["recommended"] = max(passing, key=lambda v: report[v]["rows_per_second"], default="fp32")
     report["bounds"] = {"max_accuracy_drop": config.max_accuracy_drop, "min_agreement": config.min_agreement}
     report["int8_smoothing"] = {"alpha": alpha, "calibration_rows": len(calibration)} if alpha is not None else None
-    # written beside and renamed: a server choosing its variant never reads half a report
-    partial = bundle_path / f".{REPORT_FILE}.partial"
-    partial.write_text(json.dumps(report, indent=2))
-    partial.replace(bundle_path / REPORT_FILE)
+    report["code_version"] = code_version
+    write_json(bundle_path / REPORT_FILE, report)  # atomic: a server choosing its variant never reads half a report
     return report

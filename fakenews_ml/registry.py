@@ -1,75 +1,94 @@
-"""The model registry on disk: bundles under ``FAKENEWS_HOME/models/<version>``, and the production
-champion as a symlink that promotion swaps atomically (``os.replace`` of a fresh link): a crash at any
-point leaves either the old champion or the new one serving, never a half state."""
+"""The model registry in the artifact store: bundles under ``models/<key>``, and the production champion, a
+pointer the store replaces in one step (a relative link locally, an object under a generation precondition in
+a bucket): a crash at any point leaves either the old champion or the new one serving, never a half state.
+Each promotion is recorded in the store's promotion history."""
 
 from __future__ import annotations
 
-import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 from fakenews_ml.bundle import read_meta
-from fakenews_ml.environment import bundles_dir, production_link
+from fakenews_ml.environment import artifact_store
 from fakenews_ml.errors import BundleError
+from fakenews_ml.store import CHAMPION_LINK, ArtifactStore, LocationError, check_location
 
-HISTORY_FILE = "promotions.jsonl"
+MODELS = "models"
 
 
-def champion_path(link: Path | None = None) -> Path | None:
-    """The bundle currently in production, or None when nothing was promoted yet."""
-    link = link or production_link()
-    if not link.is_symlink() and not link.exists():
+def champion_link(store: ArtifactStore | None = None) -> Path:
+    """The local path of the champion link (what a server watches; a bucket store keeps it in its mirror)."""
+    return (store or artifact_store()).path(CHAMPION_LINK)
+
+
+def champion_location(store: ArtifactStore | None = None) -> str | None:
+    """The location of the bundle in production (``models/<key>``), or None before the first promotion."""
+    return (store or artifact_store()).read_champion()
+
+
+def champion_path(store: ArtifactStore | None = None) -> Path | None:
+    """The local folder of the bundle in production, or None when nothing was promoted yet."""
+    store = store or artifact_store()
+    location = champion_location(store)
+    if location is None:
         return None
-    target = link.resolve()
-    if not target.is_dir():
-        raise BundleError(f"production link {link} points to {target}, which does not exist")
-    return target
+    try:
+        return store.fetch(location)
+    except FileNotFoundError:
+        raise BundleError(f"the production champion {location} does not exist in the artifact store") from None
 
 
-def champion_lineage(link: Path | None = None) -> dict | None:
+def champion_lineage(store: ArtifactStore | None = None) -> dict | None:
     """Which bundle is in production now, for a new bundle's lineage (its parent); None before the first."""
     try:
-        path = champion_path(link)
-        return {"version": read_meta(path)["version"], "bundle": path.name} if path is not None else None
-    except (BundleError, OSError, KeyError):
+        path = champion_path(store)
+        if path is None:
+            return None
+        return {"version": read_meta(path)["version"], "bundle": champion_location(store)}
+    except (BundleError, LocationError, OSError, KeyError):
         return None  # a broken champion is not a parent
 
 
-def promote(bundle_path: Path | str, reason: str = "", link: Path | None = None) -> Path:
-    """Make ``bundle_path`` the champion. The bundle is checked complete before the link moves."""
-    bundle_path = Path(bundle_path).resolve()
-    meta = read_meta(bundle_path)
-    link = link or production_link()
-    link.parent.mkdir(parents=True, exist_ok=True)
-    previous = champion_path(link)
-    staging = link.with_name(f".{link.name}.{os.getpid()}.tmp")
-    staging.unlink(missing_ok=True)
-    staging.symlink_to(bundle_path, target_is_directory=True)
-    os.replace(staging, link)  # atomic on POSIX: readers see the old or the new target
-    record = {
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "version": meta["version"],
-        "path": str(bundle_path),
-        "previous": str(previous) if previous else None,
-        "reason": reason,
-    }
-    with open(link.parent / HISTORY_FILE, "a") as history:
-        history.write(json.dumps(record) + "\n")
-    return bundle_path
+def bundle_location(bundle: Path | str, store: ArtifactStore | None = None) -> str:
+    """The location of a bundle given as a location or as a local path inside the store."""
+    store = store or artifact_store()
+    text = str(bundle)
+    return store.location(bundle) if Path(text).is_absolute() else check_location(text)
 
 
-def promotion_history(link: Path | None = None) -> list[dict]:
-    file = (link or production_link()).parent / HISTORY_FILE
-    if not file.exists():
-        return []
-    return [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+def promote(
+    bundle: Path | str, reason: str = "", store: ArtifactStore | None = None, expected: str | None = ...
+) -> str:
+    """Make ``bundle`` (a location, or a path inside the store) the champion; returns its location. The bundle
+    is checked complete before the pointer moves. With ``expected`` (a location, or None for "no champion yet"),
+    the promotion happens only if that is still the champion (``ChampionMoved`` otherwise): of two concurrent
+    promotions from the same champion, one wins."""
+    store = store or artifact_store()
+    location = bundle_location(bundle, store)
+    meta = read_meta(store.fetch(location))
+    previous = store.read_champion()
+    store.write_champion(location, previous if expected is ... else expected)
+    store.append_promotion(
+        {
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "version": meta["version"],
+            "location": location,
+            "previous": previous,
+            "reason": reason,
+        }
+    )
+    return location
 
 
-def list_bundles(root: Path | None = None) -> list[dict]:
-    """Every complete bundle under ``root`` (default: FAKENEWS_HOME/models), newest first, with its meta."""
-    root = root or bundles_dir()
-    champion = champion_path()
+def promotion_history(store: ArtifactStore | None = None) -> list[dict]:
+    return (store or artifact_store()).promotions()
+
+
+def list_bundles(store: ArtifactStore | None = None) -> list[dict]:
+    """Every complete bundle under ``models/``, newest first: location, local path, meta, champion or not."""
+    store = store or artifact_store()
+    root = store.path(MODELS)
+    champion = champion_location(store)
     found = []
     for path in sorted(root.iterdir() if root.exists() else []):
         if path.name.startswith("."):
@@ -78,5 +97,6 @@ def list_bundles(root: Path | None = None) -> list[dict]:
             meta = read_meta(path)
         except (BundleError, ValueError):
             continue  # half-written or foreign folders are not bundles
-        found.append({"path": path, "meta": meta, "champion": champion is not None and path.resolve() == champion})
+        location = f"{MODELS}/{path.name}"
+        found.append({"location": location, "path": path, "meta": meta, "champion": location == champion})
     return sorted(found, key=lambda b: b["meta"]["created_at"], reverse=True)

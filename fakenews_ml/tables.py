@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from fakenews_ml.atomic import atomic_path
 from fakenews_ml.errors import DataSourceError, SchemaError
 
 
@@ -53,13 +52,6 @@ def read_title_csv(path: Path | str) -> pd.DataFrame:
 def write_csv_atomically(frame: pd.DataFrame, path: Path | str) -> Path:
     """Write to a temporary file beside ``path`` and rename: readers never see half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            frame.to_csv(handle, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, encoding="utf-8")
     return path

@@ -299,6 +299,110 @@ def tiny_bundle_copy(tiny_bundle, tmp_path) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Typed manifests for stage tests: a bundle placed in the artifact store, and splits stored as a stage would.
+
+
+@pytest.fixture
+def store_bundle(fakenews_home):
+    """``store_bundle(path, name)`` copies a bundle into this test's artifact store (``models/<name>``) and
+    returns its ``TrainedModel`` manifest, read from the bundle's own files."""
+    import shutil
+
+    from fakenews_ml.stages.training import bundle_manifest
+
+    def place(path: Path, name: str = "tiny"):
+        shutil.copytree(path, fakenews_home / "models" / name)
+        return bundle_manifest(f"models/{name}")
+
+    return place
+
+
+@pytest.fixture
+def store_splits(fakenews_home):
+    """``store_splits(frames)`` stores train/val/test frames as the split stage would and returns the
+    ``NewsSplits`` manifest naming them."""
+    from fakenews_ml.artifacts import artifact_location, cached_or_build, content_key, frame_digest, save_frame
+    from fakenews_ml.manifests import NewsSplits
+
+    def place(frames: dict) -> NewsSplits:
+        key = content_key({name: frame_digest(frame) for name, frame in frames.items()})
+        location = artifact_location("news_splits", key)
+
+        def build(staging) -> NewsSplits:
+            files = {name: save_frame(frame, staging, location, f"{name}.parquet") for name, frame in frames.items()}
+            return NewsSplits(
+                code_version="test",
+                key=key,
+                splits=files,
+                fingerprint=key,
+                duplicates_removed=0,
+                conflicting_labels_removed=0,
+                empty_titles_removed=0,
+                config={},
+                validated_digest=key,
+                sources=[],
+            )
+
+        return cached_or_build(location, NewsSplits, build)
+
+    return place
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A Google Cloud Storage bucket: the gcp-storage-emulator server (with GCS's upload preconditions) on 127.0.0.1.
+
+
+@dataclass
+class Bucket:
+    name: str
+    emulator_host: str
+    uri: str  # gs://<name>/fakenews: the store root the tests use
+
+    def client(self):
+        from google.cloud import storage
+
+        return storage.Client(project="emulated")
+
+    def objects(self, prefix: str = "") -> dict[str, bytes]:
+        return {blob.name: blob.download_as_bytes() for blob in self.client().list_blobs(self.name, prefix=prefix)}
+
+
+@pytest.fixture
+def gcs_bucket(port_finder, monkeypatch, tmp_path):
+    """An emulated bucket, with STORAGE_EMULATOR_HOST pointing the real google-cloud-storage client at it."""
+    import subprocess
+    import sys
+    import time
+
+    port, name = port_finder(), "fakenews-test"
+    log = open(tmp_path / "gcs_emulator.log", "w")  # noqa: SIM115 - the server writes to it until the fixture ends
+    process = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("gcs_emulator.py")), str(port), name],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the GCS emulator did not start: {(tmp_path / 'gcs_emulator.log').read_text()[-2000:]}"
+                )
+            time.sleep(0.1)
+        host = f"http://127.0.0.1:{port}"
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", host)
+        monkeypatch.delenv("GOOGLE_CLOUD_PROJECT", raising=False)
+        yield Bucket(name, host, f"gs://{name}/fakenews")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Services the deployment tests use: PostgreSQL, Redis and RabbitMQ on this machine (CI runs them too). Each
 # address comes from an environment variable with the machine's default. An unreachable service skips the
 # test with the reason, except under CI=true, where it fails: a silent skip in CI would hide the feature.

@@ -132,7 +132,7 @@ def test_train_writes_a_complete_bundle(cli_bundle, train_csv, tiny_encoder_dir)
     from fakenews_ml.data.sources import sha256_file
 
     assert lineage["sources"] == [{"uri": str(train_csv), "sha256": sha256_file(train_csv)}]
-    assert sum(s["rows"] for s in lineage["data"]["splits"].values()) == 240
+    assert sum(s["rows"] for s in lineage["splits"].values()) == 240
     assert (cli_bundle / "heldout_test.csv").exists()
 
 
@@ -161,12 +161,13 @@ def test_train_prints_a_json_summary(train_csv, tiny_encoder_dir, tmp_path, fake
     )
     assert code == 0
     summary = _stdout_json(capsys.readouterr().out)
-    # no --out: the default lives under FAKENEWS_HOME
-    assert Path(summary["bundle"]) == fakenews_home / "models" / "latest"
+    # no --out: the bundle is the one in the artifact store, where the next unchanged run finds it
+    assert summary["store_location"].startswith("models/") and not summary["reused"]
+    assert Path(summary["bundle"]) == fakenews_home / summary["store_location"]
     assert read_meta(summary["bundle"])["train_config"]["max_steps"] == 2
     assert 0 <= summary["threshold"] <= 1 and summary["precision"] == "32-true"
     assert set(summary["test"]) == {"accuracy", "macro_f1", "roc_auc", "pr_auc", "ece"}
-    assert len(json.loads((fakenews_home / "models" / "latest" / "lineage.json").read_text())["sources"]) == 1
+    assert len(json.loads((Path(summary["bundle"]) / "lineage.json").read_text())["sources"]) == 1
 
 
 def test_evaluate(cli_bundle, tmp_path, capsys, news_frame_factory):

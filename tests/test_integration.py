@@ -12,9 +12,10 @@ import pytest
 from fakenews_ml.bundle import load_bundle, read_meta
 from fakenews_ml.config import DataConfig, ModelConfig, PipelineConfig, TrainConfig
 from fakenews_ml.data.sources import sha256_file
+from fakenews_ml.environment import artifact_store
 from fakenews_ml.model.encoder import DEFAULT_ENCODER_NAME
-from fakenews_ml.pipeline import train_from_sources
 from fakenews_ml.predict import Predictor
+from fakenews_ml.stages.lifecycle import train_from_sources
 
 HEADLINES = [
     "Senate passes bipartisan infrastructure bill after months of negotiation",
@@ -25,7 +26,7 @@ HEADLINES = [
 
 
 @pytest.mark.slow
-def test_real_minilm_train_round_trip_and_predict(datasets_dir, tmp_path):
+def test_real_minilm_train_round_trip_and_predict(datasets_dir):
     source = datasets_dir / "fakenewsnet_titles.csv"
     if not source.is_file():
         pytest.skip(f"{source} not found")
@@ -34,24 +35,25 @@ def test_real_minilm_train_round_trip_and_predict(datasets_dir, tmp_path):
         model=ModelConfig(),  # the packaged encoder, loaded offline
         train=TrainConfig(max_steps=15, batch_size=16, progress_bar=False),
     )
-    result = train_from_sources(config, tmp_path / "bundle")
-    assert result.steps == 15
-    assert result.precision in ("32-true", "bf16-mixed")
+    result = train_from_sources(config)
+    assert result.training.steps == 15 and not result.reused
+    assert result.training.precision in ("32-true", "bf16-mixed")
     assert 0.0 <= result.threshold <= 1.0
+    bundle_path = artifact_store().path(result.bundle)
 
-    bundle = load_bundle(result.bundle_path)
+    bundle = load_bundle(bundle_path)
     assert bundle.model.encoder.config.hidden_size == 384 and bundle.model.encoder.config.num_hidden_layers == 6
     assert bundle.lineage["encoder"] == DEFAULT_ENCODER_NAME
     assert bundle.lineage["sources"] == [{"uri": str(source), "sha256": sha256_file(source)}]
-    splits = bundle.lineage["data"]["splits"]
+    splits = bundle.lineage["splits"]
     assert sum(s["rows"] for s in splits.values()) == 400
-    heldout = pd.read_csv(result.bundle_path / "heldout_test.csv", dtype={"title": str}, keep_default_na=False)
+    heldout = pd.read_csv(bundle_path / "heldout_test.csv", dtype={"title": str}, keep_default_na=False)
     assert len(heldout) == splits["test"]["rows"] and set(heldout["label"]) == {0, 1}
-    metrics = json.loads((result.bundle_path / "metrics.json").read_text())
+    metrics = json.loads((bundle_path / "metrics.json").read_text())
     assert metrics["test"]["n"] == splits["test"]["rows"]
     assert 0.0 <= metrics["test"]["roc_auc"] <= 1.0
 
-    predictor = Predictor.from_path(result.bundle_path, "auto")
+    predictor = Predictor.from_path(bundle_path, "auto")
     frame = predictor.predict(HEADLINES)
     assert frame["prob_fake"].between(0.0, 1.0).all()
     assert frame["label"].tolist() == (frame["prob_fake"] >= bundle.threshold).astype(int).tolist()
@@ -63,5 +65,5 @@ def test_real_minilm_train_round_trip_and_predict(datasets_dir, tmp_path):
     recomputed = compute_metrics(heldout["label"].to_numpy(), test_probs, bundle.threshold)
     assert recomputed["roc_auc"] == pytest.approx(metrics["test"]["roc_auc"], abs=1e-3)
     assert recomputed["accuracy"] == pytest.approx(metrics["test"]["accuracy"], abs=1.01 / len(heldout))
-    assert read_meta(result.bundle_path)["model_config"]["encoder"] is None
+    assert read_meta(bundle_path)["model_config"]["encoder"] is None
     assert np.isfinite(test_probs).all()

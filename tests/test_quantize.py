@@ -45,7 +45,7 @@ def test_variants_are_written_as_loadable_bundles(quantized, tiny_frames):
     fp32 = Predictor.from_path(path, "fp32").predict_proba(titles)
     for variant in ("int8", "bf16"):
         vpath = path / "variants" / variant
-        assert report[variant]["path"] == str(vpath)
+        assert report[variant]["location"] == f"variants/{variant}" and vpath == path / report[variant]["location"]
         loaded = load_bundle(vpath)
         assert loaded.variant == variant
         assert loaded.threshold == load_bundle(path).threshold
@@ -53,7 +53,7 @@ def test_variants_are_written_as_loadable_bundles(quantized, tiny_frames):
         assert probs.shape == (len(titles),) and np.all((probs >= 0) & (probs <= 1))
         # a quantized model approximates fp32; it is not a different model
         assert np.abs(probs - fp32).max() < 0.1, variant
-        assert loaded.lineage["parent_bundle"]["version"] == read_meta(path)["version"]
+        assert loaded.lineage["variant_of"] == {"version": read_meta(path)["version"], "location": "../.."}
         assert loaded.metrics["parity"]["agreement"] == report[variant]["agreement"]
 
 

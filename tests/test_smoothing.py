@@ -17,7 +17,7 @@ from fakenews_ml.model.inference import predict_probs
 from fakenews_ml.model.smoothing import SmoothedLinear, input_maxima, smooth_inputs
 from fakenews_ml.model.weights import quantize_int8
 from fakenews_ml.quantize import calibration_titles, quantize_bundle
-from fakenews_ml.stages.deployment import quantize_or_reuse
+from fakenews_ml.stages.quantization import quantize_or_reuse
 
 
 @pytest.fixture(scope="module")
@@ -85,15 +85,17 @@ def test_bundles_without_calibration_titles_get_plain_int8(tiny_bundle_copy, tin
     )
 
 
-def test_smoothing_can_be_switched_off_and_a_new_strength_requantizes(tiny_bundle_copy, tiny_frames):
-    trained = {"bundle_path": str(tiny_bundle_copy)}
+def test_smoothing_can_be_switched_off_and_a_new_strength_requantizes(
+    tiny_bundle, tiny_frames, store_bundle, store_splits, fakenews_home
+):
+    trained, splits = store_bundle(tiny_bundle), store_splits(tiny_frames)
     config = QuantizeConfig(variants=["int8"])
-    first = quantize_or_reuse(trained, tiny_frames["test"], config)
-    assert first["report"]["int8_smoothing"]["alpha"] == config.smoothing_alpha and not first["reused"]
-    assert quantize_or_reuse(trained, tiny_frames["test"], config)["reused"]
-    off = quantize_or_reuse(trained, tiny_frames["test"], QuantizeConfig(variants=["int8"], smoothing_alpha=None))
-    assert not off["reused"] and off["report"]["int8_smoothing"] is None
-    int8 = load_bundle(tiny_bundle_copy / "variants" / "int8")
+    first = quantize_or_reuse(trained, splits, config)
+    assert first.int8_smoothing["alpha"] == config.smoothing_alpha and not first.reused
+    assert quantize_or_reuse(trained, splits, config).reused
+    off = quantize_or_reuse(trained, splits, QuantizeConfig(variants=["int8"], smoothing_alpha=None))
+    assert not off.reused and off.int8_smoothing is None
+    int8 = load_bundle(fakenews_home / trained.bundle / "variants" / "int8")
     assert not any(isinstance(m, SmoothedLinear) for m in int8.model.modules())
 
 

@@ -2,20 +2,40 @@
 
 import dagster as dg
 
-from fakenews_assets.configs import (
-    ProfileSettings,
-    PromotionConfig,
-    QuantizationConfig,
-    core,
-)
+from fakenews_assets.configs import ProductionModelConfig, QuantizedModelConfig, ReferenceProfileConfig, core
 from fakenews_assets.k8s import MODEL_CPU_STEP, PROMOTION_STEP
-from fakenews_assets.metadata import sample_table
-from fakenews_assets.resources import ModelStore
+from fakenews_assets.metadata import location, number, sample_table, table
+from fakenews_ml.code_versions import code_version
 from fakenews_ml.config import ProfileConfig, QuantizeConfig
 from fakenews_ml.errors import PromotionRefused
+from fakenews_ml.manifests import (
+    ModelEvaluation,
+    NewsSplits,
+    ProductionModel,
+    QuantizedModel,
+    ReferenceProfile,
+    TrainedModel,
+)
 
 GROUP = "deployment"
 OWNERS = ["team:ml-platform"]
+PARITY_COLUMNS = {
+    "variant": "string",
+    "accuracy_delta": "float",
+    "agreement": "float",
+    "mean_abs_prob_diff": "float",
+    "size_ratio": "float",
+    "speedup_vs_fp32": "float",
+    "passed": "bool",
+}
+
+
+def parity_table(manifest: QuantizedModel) -> dg.MetadataValue:
+    rows = [
+        {"variant": name, **{k: round(v, 4) if isinstance(v, float) else v for k, v in p.model_dump().items()}}
+        for name, p in manifest.parity.items()
+    ]
+    return table(rows, PARITY_COLUMNS)
 
 
 @dg.asset(
@@ -23,36 +43,57 @@ OWNERS = ["team:ml-platform"]
     group_name=GROUP,
     owners=OWNERS,
     kinds={"pytorch"},
-    code_version="1",
+    code_version=code_version("fakenews_ml.stages.quantization"),
     description="CPU serving variants of the trained bundle (dynamic int8, bf16), each a bundle of its own, with "
     "a parity report against fp32 on the frozen test split. Skipped when the bundle already has them.",
 )
 def quantized_model(
-    config: QuantizationConfig, trained_model: dict, news_splits: dict, model_store: ModelStore
-) -> dg.Output[dict]:
-    from fakenews_ml.stages.data import load_split
-    from fakenews_ml.stages.deployment import quantize_or_reuse
+    config: QuantizedModelConfig, trained_model: TrainedModel, news_splits: NewsSplits
+) -> dg.Output[QuantizedModel]:
+    from fakenews_ml.stages.quantization import quantize_or_reuse
 
-    manifest = quantize_or_reuse(trained_model, load_split(news_splits, "test"), core(config, QuantizeConfig))
-    report = manifest["report"]
-    rows = {
-        v: {k: report[v][k] for k in ("accuracy_delta", "agreement", "size_ratio", "speedup_vs_fp32", "passed")}
-        for v in manifest["variants"]
-    }
+    manifest = quantize_or_reuse(trained_model, news_splits, core(config, QuantizeConfig))
     return dg.Output(
         manifest,
-        data_version=dg.DataVersion(
-            ",".join(f"{v}:{sha[:8]}" for v, sha in sorted(manifest["variant_weights"].items()))
-        ),
+        data_version=dg.DataVersion(",".join(f"{v}:{sha[:8]}" for v, sha in sorted(manifest.variant_weights.items()))),
         metadata={
-            "reused": manifest["reused"],
-            "recommended": manifest["recommended"],
-            "parity": dg.MetadataValue.json(rows),
-            "bounds": dg.MetadataValue.json(manifest["bounds"]),
-            "int8_smoothing": dg.MetadataValue.json(report.get("int8_smoothing") or {"alpha": None}),
-            "serving_path": dg.MetadataValue.path(manifest["serving_path"]),
-            "bundle_uri": model_store.publish_bundle(manifest["bundle_path"]),
-            **{f"{v}_agreement": dg.MetadataValue.float(r["agreement"]) for v, r in rows.items()},
+            "reused": manifest.reused,
+            "code_version": manifest.code_version,
+            "recommended": manifest.recommended,
+            "parity": parity_table(manifest),
+            "bounds": dg.MetadataValue.json(manifest.bounds),
+            "int8_smoothing": dg.MetadataValue.json(manifest.int8_smoothing or {"alpha": None}),
+            "serving": location(manifest.serving),
+            **{f"{v}_agreement": number(p.agreement) for v, p in manifest.parity.items()},
+        },
+    )
+
+
+@dg.asset_check(
+    asset=quantized_model,
+    blocking=True,
+    description="Quantized variants vs fp32 on the frozen test split: accuracy drop at most max_accuracy_drop, "
+    "prediction agreement at least min_agreement. No variant within bounds -> error (blocks promotion); some "
+    "outside -> warning (those are never served: serving picks a variant within bounds).",
+)
+def quantization_parity(quantized_model: QuantizedModel) -> dg.AssetCheckResult:
+    failed = quantized_model.failed_variants
+    if not failed:
+        description = "all variants within bounds"
+    elif quantized_model.passed:
+        description = f"{failed} outside bounds and not served; serving {quantized_model.recommended}"
+    else:
+        description = f"no variant within bounds: {failed}"
+    return dg.AssetCheckResult(
+        passed=not failed,
+        severity=dg.AssetCheckSeverity.ERROR if not quantized_model.passed else dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata={
+            "parity": parity_table(quantized_model),
+            "bounds": dg.MetadataValue.json(quantized_model.bounds),
+            "failed_variants": ", ".join(failed) or "none",
+            "serving_variant": quantized_model.recommended,
+            "eval_rows": dg.MetadataValue.int(quantized_model.eval_rows),
         },
     )
 
@@ -62,35 +103,36 @@ def quantized_model(
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python"},
-    code_version="1",
-    description="The champion that serves predictions: the challenger is promoted (an atomic symlink swap, so a "
+    code_version=code_version("fakenews_ml.stages.promotion"),
+    description="The champion that serves predictions: the challenger is promoted (an atomic link swap, so a "
     "crash leaves the old champion serving) only if the gate passed, its quantized variants passed parity, and "
     "the champion is still the one it was compared with. All three are re-verified here.",
 )
 def production_model(
-    config: PromotionConfig, model_evaluation: dict, quantized_model: dict, model_store: ModelStore
-) -> dg.Output[dict]:
-    from fakenews_ml.stages.deployment import promote_challenger
+    config: ProductionModelConfig, model_evaluation: ModelEvaluation, quantized_model: QuantizedModel
+) -> dg.Output[ProductionModel]:
+    from fakenews_ml.stages.promotion import promote_challenger
 
     try:
         manifest = promote_challenger(model_evaluation, quantized_model, note=config.note)
     except PromotionRefused as refused:
         raise dg.Failure(
-            description=f"not promoted: {refused}", metadata={"gate": dg.MetadataValue.json(model_evaluation["gate"])}
+            description=f"not promoted: {refused}",
+            metadata={"gate": model_evaluation.gate.reason},
         ) from refused
     return dg.Output(
         manifest,
-        data_version=dg.DataVersion(manifest["version"]),
+        data_version=dg.DataVersion(manifest.version),
         metadata={
-            "promoted": manifest["promoted"],
-            "reason": manifest["reason"],
-            "champion_version": manifest["version"],
-            "champion_path": dg.MetadataValue.path(manifest["champion_path"]),
-            "previous_champion": manifest["previous_path"] or "none",
-            "serving_variant": manifest["serving_variant"],
-            "serving_path": dg.MetadataValue.path(manifest["serving_path"]),
-            "gate": dg.MetadataValue.json(manifest["gate"]),
-            "published": model_store.publish_champion(manifest) or "local only",
+            "promoted": manifest.promoted,
+            "reason": manifest.reason,
+            "code_version": manifest.code_version,
+            "champion_version": manifest.version,
+            "champion": location(manifest.champion),
+            "previous_champion": location(manifest.previous),
+            "serving_variant": manifest.serving_variant,
+            "serving": location(manifest.serving),
+            "gate": manifest.gate.reason,
         },
     )
 
@@ -100,25 +142,30 @@ def production_model(
     group_name=GROUP,
     owners=OWNERS,
     kinds={"pytorch", "pandas"},
-    code_version="1",
-    description="What normal traffic looks like to the production model: a seeded sample of training titles with "
-    "the serving variant's P(fake), decision and sentence embeddings, in the drift monitor's format.",
+    code_version=code_version("fakenews_ml.stages.profile"),
+    description="What normal traffic looks like to the production model: a seeded sample of validation titles "
+    "with the serving variant's P(fake), decision and sentence embeddings, in the drift monitor's format.",
 )
-def reference_profile(config: ProfileSettings, production_model: dict, news_splits: dict) -> dg.Output[dict]:
+def reference_profile(
+    config: ReferenceProfileConfig, production_model: ProductionModel, news_splits: NewsSplits
+) -> dg.Output[ReferenceProfile]:
     from fakenews_ml.stages.profile import load_reference, profile_serving_model
 
     manifest = profile_serving_model(production_model, news_splits, core(config, ProfileConfig))
-    frame = load_reference(manifest)
     return dg.Output(
         manifest,
-        data_version=dg.DataVersion(manifest["key"]),
+        data_version=dg.DataVersion(manifest.key),
         metadata={
-            "dagster/row_count": dg.MetadataValue.int(manifest["rows"]),
-            "path": dg.MetadataValue.path(manifest["path"]),
-            "split": manifest["split"],
-            "embedding_dim": dg.MetadataValue.int(manifest["embedding_dim"]),
-            "model_version": manifest["model"]["version"],
-            "summary": dg.MetadataValue.json(manifest["summary"]),
-            "sample": sample_table(frame, columns=("title", "prob_fake", "predicted_label", "confidence")),
+            "dagster/row_count": dg.MetadataValue.int(manifest.rows),
+            "code_version": manifest.code_version,
+            "location": location(manifest.folder),
+            "split": manifest.split,
+            "embedding_dim": dg.MetadataValue.int(manifest.embedding_dim),
+            "model_version": manifest.model.version,
+            "model_variant": manifest.model.variant,
+            "summary": dg.MetadataValue.json(manifest.summary),
+            "sample": sample_table(
+                load_reference(manifest), columns=("title", "prob_fake", "predicted_label", "confidence")
+            ),
         },
     )

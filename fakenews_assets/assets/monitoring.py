@@ -1,22 +1,17 @@
-"""Monitoring group: prediction_log (observed) -> daily_predictions -> drift_report (daily partitions), and
-feedback_labels, which the next training run merges into validated_news."""
+"""Monitoring group: prediction_log (observed) -> daily_predictions -> drift_report (daily partitions), with the
+drift check beside its asset. The drift sensor acts on the drift report's verdict."""
 
 import warnings
 
 import dagster as dg
 
-from fakenews_assets.configs import DriftSettings, core
-from fakenews_assets.k8s import DATA_STEP, MONITORING_STEP
-from fakenews_assets.metadata import (
-    class_balance,
-    drift_metadata,
-    log_state_metadata,
-    sample_table,
-    traffic_metadata,
-)
+from fakenews_assets.configs import DriftReportConfig, core
+from fakenews_assets.k8s import MONITORING_STEP
+from fakenews_assets.metadata import drift_metadata, log_state_metadata, number, traffic_metadata
 from fakenews_assets.resources import PredictionLogStore
-from fakenews_ml.artifacts import load_frame
+from fakenews_ml.code_versions import code_version
 from fakenews_ml.config import DriftConfig
+from fakenews_ml.manifests import DailyPredictions, DriftReport, ReferenceProfile
 
 GROUP = "monitoring"
 OWNERS = ["team:ml-platform"]
@@ -24,13 +19,6 @@ OWNERS = ["team:ml-platform"]
 # today's partition exist, so traffic can be judged while the day is still running (the volume sensor).
 PARTITIONS_START = "2024-01-01"
 DAILY_PARTITIONS = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=1, timezone="UTC")
-
-
-def _log_state(log_store: PredictionLogStore) -> dict:
-    from fakenews_ml.stages.monitoring import observe_prediction_log
-
-    with log_store.open() as log:
-        return observe_prediction_log(log)
 
 
 # observable_source_asset is marked beta in dagster 1.13: it is the documented way to model a store that
@@ -45,8 +33,11 @@ with warnings.catch_warnings():
         "id, last timestamp). The prediction_volume_sensor observes it every minute; 'Observe' in the UI does too.",
     )
     def prediction_log(log_store: PredictionLogStore) -> dg.ObserveResult:
-        state = _log_state(log_store)
-        return dg.ObserveResult(data_version=dg.DataVersion(state["data_version"]), metadata=log_state_metadata(state))
+        from fakenews_ml.stages.monitoring import observe_prediction_log
+
+        with log_store.open() as log:
+            state = observe_prediction_log(log)
+        return dg.ObserveResult(data_version=dg.DataVersion(state.data_version), metadata=log_state_metadata(state))
 
 
 @dg.asset(
@@ -54,18 +45,18 @@ with warnings.catch_warnings():
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python", "pandas", "sql"},
-    code_version="1",
+    code_version=code_version("fakenews_ml.stages.monitoring"),
     partitions_def=DAILY_PARTITIONS,
     deps=[prediction_log],
     description="One UTC day of logged predictions, frozen as parquet (content-addressed: the same rows keep the "
     "same data version), with the day's volume, fake rate, confidence and model versions.",
 )
-def daily_predictions(context: dg.AssetExecutionContext, log_store: PredictionLogStore) -> dg.Output[dict]:
+def daily_predictions(context: dg.AssetExecutionContext, log_store: PredictionLogStore) -> dg.Output[DailyPredictions]:
     from fakenews_ml.stages.monitoring import snapshot_daily_predictions
 
     with log_store.open() as log:
         manifest = snapshot_daily_predictions(log, context.partition_key)
-    return dg.Output(manifest, data_version=dg.DataVersion(manifest["digest"]), metadata=traffic_metadata(manifest))
+    return dg.Output(manifest, data_version=dg.DataVersion(manifest.digest), metadata=traffic_metadata(manifest))
 
 
 @dg.asset(
@@ -73,16 +64,19 @@ def daily_predictions(context: dg.AssetExecutionContext, log_store: PredictionLo
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python", "evidently"},
-    code_version="1",
+    code_version=code_version("fakenews_ml.stages.monitoring"),
     partitions_def=DAILY_PARTITIONS,
     description="The day's traffic against the reference profile (Evidently): title text, length, word count, "
     "P(fake), confidence and predicted-label drift, and embedding drift on the profile's own model. Writes "
-    "report.html and report.json under FAKENEWS_HOME/drift_reports/<day>/. A day with fewer predictions than "
-    "min_current_rows is materialized with status 'insufficient_data' and no report (and a warning check).",
+    "report.html and report.json under drift_reports/<day>/ in the artifact store. A day with fewer predictions "
+    "than min_current_rows is materialized with status 'insufficient_data' and no report (and a warning check).",
 )
 def drift_report(
-    context: dg.AssetExecutionContext, config: DriftSettings, daily_predictions: dict, reference_profile: dict
-) -> dg.Output[dict]:
+    context: dg.AssetExecutionContext,
+    config: DriftReportConfig,
+    daily_predictions: DailyPredictions,
+    reference_profile: ReferenceProfile,
+) -> dg.Output[DriftReport]:
     from fakenews_ml.monitoring.drift import DriftInputError
     from fakenews_ml.stages.monitoring import report_drift
 
@@ -90,36 +84,48 @@ def drift_report(
         manifest = report_drift(daily_predictions, reference_profile, core(config, DriftConfig))
     except DriftInputError as problem:  # a profile too small, a bad threshold: say so, no traceback hunt
         raise dg.Failure(description=f"no drift report for {context.partition_key}: {problem}") from None
-    if manifest["status"] == "insufficient_data":
-        context.log.warning(manifest["reason"])
-    return dg.Output(manifest, data_version=dg.DataVersion(manifest["key"]), metadata=drift_metadata(manifest))
+    if manifest.status == "insufficient_data":
+        context.log.warning(manifest.reason)
+    return dg.Output(manifest, data_version=dg.DataVersion(manifest.key), metadata=drift_metadata(manifest))
 
 
-@dg.asset(
-    op_tags=DATA_STEP,
-    group_name="data",
-    owners=OWNERS,
-    kinds={"python", "pandas"},
-    code_version="1",
-    deps=[prediction_log],
-    description="Labels people gave back (dashboard, API, `fakenews feedback import`) as news rows with source "
-    "'feedback:<origin>', one per headline (the latest label wins). Checked by the raw-data Great Expectations "
-    "suite (blocking) and merged into validated_news, so the next training run learns from them.",
-)
-def feedback_labels(log_store: PredictionLogStore) -> dg.Output[dict]:
-    from fakenews_ml.stages.monitoring import snapshot_feedback
+# A check with its own daily partitions (so each day's verdict is recorded against its day) is a preview
+# feature in dagster 1.13; without it the check would load every partition of drift_report at once.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.PreviewWarning)
 
-    with log_store.open() as log:
-        manifest = snapshot_feedback(log)
-    frame = load_frame(manifest["path"])
-    return dg.Output(
-        manifest,
-        data_version=dg.DataVersion(manifest["digest"]),
-        metadata={
-            "dagster/row_count": dg.MetadataValue.int(manifest["rows"]),
-            **class_balance(manifest["label_counts"]),
-            "rows_by_source": dg.MetadataValue.json(manifest["rows_by_source"]),
-            "path": dg.MetadataValue.path(manifest["path"]),
-            "sample": sample_table(frame),
-        },
+    @dg.asset_check(
+        asset=drift_report,
+        partitions_def=DAILY_PARTITIONS,
+        blocking=False,
+        description="Drift thresholds (drift_report's config): fails with severity ERROR when the share of drifted "
+        "features reaches drift_share or the embedding drift exceeds its threshold, which the drift sensor answers "
+        "with a retrain. A day with too little traffic to judge is a WARN, never a retrain.",
     )
+    def drift_within_thresholds(drift_report: DriftReport) -> dg.AssetCheckResult:
+        base = {"partition": drift_report.partition, "status": drift_report.status, "drifted": drift_report.drifted}
+        if drift_report.status == "insufficient_data":
+            return dg.AssetCheckResult(
+                passed=False,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=drift_report.reason,
+                metadata={**base, "rows": dg.MetadataValue.int(drift_report.rows)},
+            )
+        emb = drift_report.embedding_drift
+        return dg.AssetCheckResult(
+            passed=not drift_report.drifted,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description="; ".join(drift_report.reasons)
+            if drift_report.drifted
+            else f"drift share {drift_report.drift_share:.2f} < {drift_report.drift_share_threshold:.2f} and embedding "
+            f"drift {emb.score:.3f} <= {emb.threshold:.3f}",
+            metadata={
+                **base,
+                "drift_share": number(drift_report.drift_share),
+                "drift_share_threshold": number(drift_report.drift_share_threshold),
+                "embedding_drift": number(emb.score),
+                "embedding_threshold": number(emb.threshold),
+                "drifted_features": ", ".join(n for n, f in drift_report.features.items() if f.drifted) or "none",
+                "n_current": dg.MetadataValue.int(drift_report.n_current or 0),
+            },
+        )

@@ -29,6 +29,16 @@ def read_sources(uris: list[str], progress: bool = True) -> tuple[pd.DataFrame, 
     frame = pd.concat(frames, ignore_index=True)
     if frame.empty:
         raise SchemaError(f"no usable rows in {', '.join(uris)}")
+    # what each source lost while being read, and why (the data suite bounds it)
+    frame.attrs["read_stats"] = [
+        {
+            "uri": src.uri,
+            "rows_read": len(part) + part.attrs["dropped_empty_titles"],
+            "rows_kept": len(part),
+            "dropped": {"empty_title": part.attrs["dropped_empty_titles"]},
+        }
+        for src, part in zip(resolved, frames, strict=True)
+    ]
     return frame, resolved
 
 

@@ -7,12 +7,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from fakenews_ml.atomic import atomic_path, write_json
 from fakenews_ml.environment import download_cache_dir
 from fakenews_ml.errors import DataSourceError
 
@@ -92,25 +91,17 @@ def _cached(uri: str, fetch) -> Path:
                 f"delete {path.parent} to download it again"
             )
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp_manifest = tmp.with_name(tmp.name + ".sha256.json")
     try:
-        fetch(tmp)
-        digest = sha256_file(tmp)
-        # The manifest goes in first: a data file is never in place without the checksum that guards it.
-        tmp_manifest.write_text(json.dumps({"uri": uri, "sha256": digest, "bytes": tmp.stat().st_size}))
-        os.replace(tmp_manifest, manifest)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fetch(tmp)
+            digest = sha256_file(tmp)
+            # The manifest goes in first: a data file is never in place without the checksum that guards it.
+            write_json(manifest, {"uri": uri, "sha256": digest, "bytes": tmp.stat().st_size})
     except DataSourceError:
         raise
     except Exception as exc:  # network, auth, disk: one clear message, nothing left behind
         raise DataSourceError(f"could not download {uri}: {exc}") from exc
     finally:
-        tmp.unlink(missing_ok=True)
-        tmp_manifest.unlink(missing_ok=True)
         if not path.exists():  # failed: no orphan manifest, no empty slot folder
             manifest.unlink(missing_ok=True)
             with contextlib.suppress(OSError):

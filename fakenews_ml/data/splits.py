@@ -122,13 +122,3 @@ def _stratified_sample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
     take.loc[remainder.index[: n - int(take.sum())]] += 1
     parts = [frame[frame["label"] == label].sample(n=int(k), random_state=seed) for label, k in take.items()]
     return pd.concat(parts).sort_index().reset_index(drop=True)
-
-
-def fingerprint(frame: pd.DataFrame) -> str:
-    """A short content hash of a frame's rows (ids and labels): the data version used in lineage."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for row_id, label in zip(frame["id"].astype(str), frame["label"].astype(int)):
-        digest.update(f"{row_id}:{label}\n".encode())
-    return digest.hexdigest()[:16]

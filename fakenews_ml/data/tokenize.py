@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fakenews_ml.atomic import atomic_path
+
 
 @dataclass
 class TokenizedSplit:
@@ -29,10 +31,8 @@ class TokenizedSplit:
 
     def save(self, path: Path) -> Path:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".partial.npz")
-        np.savez(tmp, input_ids=self.input_ids, offsets=self.offsets, labels=self.labels, ids=self.ids)
-        tmp.replace(path)
+        with atomic_path(path) as tmp:
+            np.savez(tmp, input_ids=self.input_ids, offsets=self.offsets, labels=self.labels, ids=self.ids)
         return path
 
     @classmethod

@@ -139,6 +139,29 @@ def validate_news(frame: pd.DataFrame, config: ValidationConfig | None = None) -
     return ValidationReport(success=bool(gx_result.success), rows=len(frame), results=outcomes)
 
 
+def dropped_rows_outcome(read, max_share: float) -> ExpectationOutcome:
+    """Rows lost while reading each source (``SourceRead`` records) against ``max_share``: a source that loses
+    more fails, naming the source, how many rows and why."""
+    shares = {r.uri: round(r.dropped_share, 4) for r in read}
+    over = [r for r in read if r.dropped_share > max_share]
+    return ExpectationOutcome(
+        check="rows_dropped",
+        expectation="dropped share of each source at most max_dropped_share",
+        column=None,
+        success=not over,
+        observed_value=shares,
+        unexpected_count=sum(r.rows_read - r.rows_kept for r in over),
+        examples=[{"source": r.uri, "rows_read": r.rows_read, "dropped": r.dropped} for r in over][:MAX_EXAMPLES],
+        kwargs={"max_dropped_share": max_share},
+    )
+
+
+def with_outcome(report: ValidationReport, outcome: ExpectationOutcome) -> ValidationReport:
+    return ValidationReport(
+        success=report.success and outcome.success, rows=report.rows, results=[*report.results, outcome]
+    )
+
+
 def raise_if_failed(report: ValidationReport) -> None:
     if not report.success:
         failed = report.failed()
@@ -331,6 +354,20 @@ def _class_balance_message(outcome: ExpectationOutcome) -> str:
     return f"{share} of rows are fake (label mean {observed}), allowed {100 * low:.0f}%..{100 * high:.0f}%"
 
 
+def _rows_dropped_message(outcome: ExpectationOutcome) -> str:
+    limit = outcome.kwargs["max_dropped_share"]
+    if outcome.success:
+        return f"no source lost more than {limit:.0%} of its rows while being read"
+
+    def lost(example: dict) -> str:
+        reasons = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in example["dropped"].items() if n)
+        return f"{example['source']}: {sum(example['dropped'].values())} of {example['rows_read']} rows dropped ({reasons})"
+
+    return (
+        f"sources lost more than {limit:.0%} of their rows while being read: {'; '.join(map(lost, outcome.examples))}"
+    )
+
+
 def _generic_message(outcome: ExpectationOutcome) -> str:
     return f"{outcome.expectation} on {outcome.column}: observed {outcome.observed_value}"
 
@@ -345,4 +382,5 @@ _MESSAGES = {
     "title_length": _title_length_message,
     "duplicate_rate": _duplicate_message,
     "class_balance": _class_balance_message,
+    "rows_dropped": _rows_dropped_message,
 }

@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
-import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -43,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fakenews_ml.atomic import atomic_path, write_text
 from fakenews_ml.config import DriftConfig
 from fakenews_ml.errors import InputError
 from fakenews_ml.monitoring.reference import FEATURE_COLUMNS, embedding_matrix
@@ -120,8 +119,6 @@ class DriftResult:
                 "n_reference": self.n_reference,
                 "n_current": self.n_current,
                 "model_version": self.model_version,
-                "html_path": str(self.html_path),
-                "json_path": str(self.json_path),
                 "seconds": round(self.seconds, 2),
             }
         )
@@ -326,18 +323,6 @@ def _feature_results(snapshot_dict: dict) -> tuple[float, dict[str, FeatureDrift
     return float(share), features
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; the UI and dashboard may read it as another user
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def compute_drift(
     reference: pd.DataFrame, current: pd.DataFrame, config: DriftConfig | None, out_dir: Path | str
 ) -> DriftResult:
@@ -410,17 +395,14 @@ def compute_drift(
         reasons=reasons,
         model_version=reference.attrs.get("model_version") or current.attrs.get("model_version"),
     )
-    _atomic_write(result.html_path, snapshot.save_html)
+    with atomic_path(result.html_path) as tmp:
+        snapshot.save_html(str(tmp))
     result.seconds = time.perf_counter() - started
-
-    def write_json(path: str) -> None:
-        # strict JSON (NaN -> null) so that any reader, not only Python's, can parse it
-        document = {
-            "summary": result.to_metadata(),
-            "config": config.model_dump(),
-            "evidently": json.loads(snapshot.json()),
-        }
-        Path(path).write_text(json.dumps(_finite(document), allow_nan=False, default=str))
-
-    _atomic_write(result.json_path, write_json)
+    # strict JSON (NaN -> null) so that any reader, not only Python's, can parse it
+    document = {
+        "summary": result.to_metadata(),
+        "config": config.model_dump(),
+        "evidently": json.loads(snapshot.json()),
+    }
+    write_text(result.json_path, json.dumps(_finite(document), allow_nan=False, default=str))
     return result

@@ -1,4 +1,4 @@
-"""Where drift reports live, one folder per daily partition: ``FAKENEWS_HOME/drift_reports/<YYYY-MM-DD>/``
+"""Where drift reports live, one folder per daily partition: ``drift_reports/<YYYY-MM-DD>/`` in the artifact store,
 holding ``report.html`` and ``report.json`` (its ``summary`` is ``DriftResult.to_metadata()``). The Dagster
 ``drift_report`` asset writes here; the dashboard and the sensor read the history back."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fakenews_ml.environment import home_path
+from fakenews_ml.environment import artifact_store
 from fakenews_ml.monitoring.drift import REPORT_JSON
 
 HISTORY_COLUMNS = [
@@ -21,12 +21,12 @@ HISTORY_COLUMNS = [
     "embedding_threshold",
     "n_current",
     "model_version",
-    "html_path",
 ]
+DRIFT_REPORTS = "drift_reports"
 
 
 def drift_reports_root() -> Path:
-    root = home_path("drift_reports", "")
+    root = artifact_store().path(DRIFT_REPORTS)
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -61,7 +61,6 @@ def drift_history() -> pd.DataFrame:
                 "embedding_threshold": embedding.get("threshold"),
                 "n_current": summary["n_current"],
                 "model_version": summary.get("model_version"),
-                "html_path": summary.get("html_path"),
             }
         )
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS)

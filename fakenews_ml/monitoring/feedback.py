@@ -25,6 +25,19 @@ def feedback_validation_config() -> ValidationConfig:
     return ValidationConfig(min_rows=1, min_fake_fraction=0.0, max_fake_fraction=1.0)
 
 
+def quarantine(frame: pd.DataFrame, config: ValidationConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split feedback rows into those that pass the suite's row-level checks (title length, label set) and those
+    that do not, the latter with a ``reason`` column. One bad label then cannot fail every retrain: it is kept
+    aside, counted and shown, while the rest is merged."""
+    chars = frame["title"].fillna("").astype(str).str.len()
+    reasons = pd.Series("", index=frame.index, dtype="object")
+    reasons[chars < config.min_title_chars] = "title_too_short"
+    reasons[chars > config.max_title_chars] = "title_too_long"
+    reasons[~frame["label"].isin([0, 1])] = "label_not_0_or_1"
+    bad = reasons != ""
+    return frame[~bad].reset_index(drop=True), frame[bad].assign(reason=reasons[bad]).reset_index(drop=True)
+
+
 def import_feedback_csv(
     path: Path | str, log: PredictionLog, source: str | None = None, config: ValidationConfig | None = None
 ) -> int:

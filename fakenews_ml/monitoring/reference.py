@@ -23,8 +23,6 @@ On disk a profile is three plain files, never a pickle:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from fakenews_ml.atomic import atomic_path, write_text
 from fakenews_ml.errors import InputError
 from fakenews_ml.tables import write_csv_atomically
 
@@ -188,15 +187,8 @@ def save_profile(profile: pd.DataFrame, directory: Path | str) -> Path:
         raise InputError(f"not a drift profile: missing column(s) {missing}")
     emb = embedding_matrix(profile)
     write_csv_atomically(profile[FEATURE_COLUMNS], directory / PROFILE_CSV)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{EMBEDDINGS_NPY}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, emb, allow_pickle=False)
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only
-        os.replace(tmp, directory / EMBEDDINGS_NPY)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(directory / EMBEDDINGS_NPY) as tmp:
+        np.save(tmp, emb, allow_pickle=False)
     meta = {
         "format": PROFILE_FORMAT,
         "rows": int(len(profile)),
@@ -204,9 +196,7 @@ def save_profile(profile: pd.DataFrame, directory: Path | str) -> Path:
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **{k: v for k, v in profile.attrs.items() if isinstance(v, (str, int, float, bool)) or v is None},
     }
-    tmp_json = directory / f".{PROFILE_JSON}.partial"
-    tmp_json.write_text(json.dumps(meta, indent=2))
-    os.replace(tmp_json, directory / PROFILE_JSON)  # last: its presence means the profile is complete
+    write_text(directory / PROFILE_JSON, json.dumps(meta, indent=2))  # last: its presence means the profile is complete
     return directory
 
 

@@ -33,10 +33,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from fakenews_ml.config import PredictConfig, ServeConfig
-from fakenews_ml.environment import production_link
 from fakenews_ml.errors import BundleError, FakeNewsError, InputError, SchemaError
 from fakenews_ml.monitoring.log_writer import BackgroundLogWriter
 from fakenews_ml.monitoring.prediction_log import PredictionLog
+from fakenews_ml.registry import champion_link, champion_location
 from fakenews_ml.serving.limits import (
     ApiError,
     BodyLimitMiddleware,
@@ -67,7 +67,7 @@ def create_app(
     config = config or ServeConfig()
     owns_log = log is None
     log = log or PredictionLog()
-    source = Path(model) if model is not None else production_link()
+    source = Path(model) if model is not None else champion_link()
     # Merged passes may hold more headlines than one request may send.
     predict_config = PredictConfig(
         max_batch=max(config.max_batch, config.merge_rows),
@@ -75,7 +75,13 @@ def create_app(
         trace=config.trace_model,
     )
     holder = ModelHolder(
-        source, predict_config, variant, config.reload_check_s, model_workers(config), config.merge_rows
+        source,
+        predict_config,
+        variant,
+        config.reload_check_s,
+        model_workers(config),
+        config.merge_rows,
+        sync=champion_location if model is None else None,
     )
     holder.refresh()
     if model is not None and holder.current is None:

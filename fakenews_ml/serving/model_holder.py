@@ -45,8 +45,12 @@ class ModelHolder:
         check_interval_s: float = 1.0,
         workers: int = 1,
         merge_rows: int = 32,
+        sync=None,
     ):
+        """``sync`` (optional) is called before each look at ``source``: for the champion of a bucket store it
+        re-points the local link when another machine promoted a new champion."""
         self.source = Path(source)
+        self.sync = sync
         self.workers = workers
         self.merge_rows = merge_rows
         self.predict_config = predict_config
@@ -67,6 +71,11 @@ class ModelHolder:
 
     def _fingerprint(self):
         """What identifies the bundle behind the source, from a few stat calls (cheap enough for 1/s)."""
+        if self.sync is not None:
+            try:
+                self.sync()
+            except Exception as exc:  # noqa: BLE001 - an unreachable store must not stop the serving model
+                log.warning("could not check the store for a new champion: %s", exc)
         target = os.path.realpath(self.source)
         try:
             meta_mtime = os.stat(os.path.join(target, "bundle.json")).st_mtime_ns

@@ -1,8 +1,4 @@
-"""Monitoring steps: the prediction log's state, one day of logged traffic, that day's drift report, and
-the feedback labels people gave back (merged into training data by ``stages.data.stage_validated_news``).
-
-Like every step, each takes and returns small JSON-able manifests; Dagster only wires them together.
-"""
+"""Monitoring steps: the prediction log's state, one day of logged traffic, and that day's drift report."""
 
 from __future__ import annotations
 
@@ -11,20 +7,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from fakenews_ml.artifacts import (
-    artifact_dir,
-    content_key,
-    load_frame,
-    read_manifest,
-    save_frame,
-    staged_artifact,
-    write_manifest,
-)
+from fakenews_ml.artifacts import artifact_location, cached_or_build, content_key, frame_digest
+from fakenews_ml.atomic import atomic_dir, atomic_path
+from fakenews_ml.code_versions import code_version
 from fakenews_ml.config import DriftConfig
-from fakenews_ml.data.validation import ValidationReport, validate_news
+from fakenews_ml.environment import artifact_store
+from fakenews_ml.manifests import DailyPredictions, DriftReport, PredictionLogState, ReferenceProfile
+from fakenews_ml.monitoring.drift_store import DRIFT_REPORTS
 from fakenews_ml.monitoring.prediction_log import PredictionLog
-from fakenews_ml.stages.data import frame_digest, store_frame
+from fakenews_ml.store import join
 
+CODE_VERSION = code_version(__name__)
 PREDICTIONS_FILE = "predictions.parquet"
 DRIFT_PLOT = "drift_scores.png"
 INSUFFICIENT = "insufficient_data"
@@ -39,7 +32,7 @@ def _iso(value) -> str | None:
 # ----- the prediction log -------------------------------------------------------------------------------
 
 
-def observe_prediction_log(log: PredictionLog) -> dict:
+def observe_prediction_log(log: PredictionLog) -> PredictionLogState:
     """The log's state: counts, highest ids, time span. ``data_version`` changes whenever a prediction or a
     feedback label is added (ids only grow), and only then."""
     from sqlalchemy.engine import make_url
@@ -50,13 +43,11 @@ def observe_prediction_log(log: PredictionLog) -> dict:
         f"{stats['predictions']}-{stats['max_id']}-{int(last.timestamp()) if last else 0}"
         f"-fb{stats['feedback']}-{stats['feedback_max_id']}"
     )
-    return {
-        **stats,
-        "first_prediction_at": _iso(stats["first_prediction_at"]),
-        "last_prediction_at": _iso(last),
-        "data_version": version,
-        "url": make_url(log.url).render_as_string(hide_password=True),
-    }
+    return PredictionLogState(
+        **{**stats, "first_prediction_at": _iso(stats["first_prediction_at"]), "last_prediction_at": _iso(last)},
+        data_version=version,
+        url=make_url(log.url).render_as_string(hide_password=True),
+    )
 
 
 def _day_bounds(day: str) -> tuple[date, date]:
@@ -98,31 +89,28 @@ def _traffic_summary(frame: pd.DataFrame) -> dict:
     }
 
 
-def snapshot_daily_predictions(log: PredictionLog, day: str) -> dict:
-    """Every prediction logged on UTC ``day`` (YYYY-MM-DD), frozen as a parquet file (content-addressed:
-    the same rows give the same folder and digest, so an unchanged day keeps its data version)."""
+def snapshot_daily_predictions(log: PredictionLog, day: str) -> DailyPredictions:
+    """Every prediction logged on UTC ``day`` (YYYY-MM-DD), frozen as a parquet file (content-addressed: the
+    same rows give the same folder and digest, so an unchanged day keeps its data version)."""
     start, end = _day_bounds(day)
     frame = log.window(start, end)
     digest = frame_digest(frame)
-    key = content_key("daily_predictions", day, digest)
-    target = artifact_dir("daily_predictions", key)
-    existing = read_manifest(target)
-    if existing is not None:
-        return existing
-    with staged_artifact(target) as staging:
-        save_frame(frame, staging / PREDICTIONS_FILE)
-        return write_manifest(
-            staging,
-            {
-                "stage": "daily_predictions",
-                "key": key,
-                "day": day,
-                "path": str(target / PREDICTIONS_FILE),
-                "rows": len(frame),
-                "digest": digest,
-                **_traffic_summary(frame),
-            },
+    key = content_key("daily_predictions", day, digest, CODE_VERSION)
+    location = artifact_location("daily_predictions", key)
+
+    def build(staging) -> DailyPredictions:
+        frame.reset_index(drop=True).to_parquet(staging / PREDICTIONS_FILE, index=False)
+        return DailyPredictions(
+            code_version=CODE_VERSION,
+            key=key,
+            day=day,
+            predictions=join(location, PREDICTIONS_FILE),
+            rows=len(frame),
+            digest=digest,
+            **_traffic_summary(frame),
         )
+
+    return cached_or_build(location, DailyPredictions, build)
 
 
 # ----- drift --------------------------------------------------------------------------------------------
@@ -152,18 +140,15 @@ def drift_plot(summary: dict, path: Path | str, title: str = "") -> Path:
     rows.append(("embeddings", _relative_score("embedding", emb["score"], emb["threshold"]), emb["drifted"]))
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(rows) + 1.2), dpi=80)
     try:
-        names, values, drifted = zip(*rows)
+        names, values, drifted = zip(*rows, strict=True)
         ax.barh(names, values, color=["#d62728" if d else "#1f77b4" for d in drifted])
         ax.axvline(1.0, color="black", linestyle="--", linewidth=1)
         ax.invert_yaxis()
         ax.set_xlabel("score / threshold (AUCs measured from 0.5); drift at >= 1")
         ax.set_title(title or f"drift share {summary['drift_share']:.2f}", fontsize=10)
         fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial")
-        fig.savefig(partial, format="png")
-        partial.replace(path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
     return path
@@ -176,90 +161,63 @@ def usable_rows(frame: pd.DataFrame) -> int:
     return int(frame["title"].fillna("").astype(str).str.strip().ne("").sum())
 
 
-def report_drift(daily: dict, profile: dict, config: DriftConfig, out_dir: Path | str | None = None) -> dict:
-    """Compare one day of logged traffic (a ``snapshot_daily_predictions`` manifest) with the reference
-    profile (a ``profile_serving_model`` manifest), embedding the window with the very model that built the
-    profile. Writes report.html / report.json (and a plot) into ``out_dir`` (default: the drift store's
-    folder for the day) and returns the verdict.
+def report_location(day: str) -> str:
+    """The folder of one day's drift report (``day`` is the daily partition key, YYYY-MM-DD)."""
+    return join(DRIFT_REPORTS, day)
 
-    A window with fewer usable rows than ``config.min_current_rows`` gets ``status: insufficient_data`` and
-    no report (too little traffic to judge is not drift). Other unusable inputs (a profile that is too
-    small, thresholds naming unknown columns) raise ``DriftInputError``."""
-    from fakenews_ml.monitoring.drift import compute_drift
-    from fakenews_ml.monitoring.drift_store import report_dir
+
+def report_drift(daily: DailyPredictions, profile: ReferenceProfile, config: DriftConfig) -> DriftReport:
+    """Compare one day of logged traffic with the reference profile, embedding the window with the very model
+    that built the profile. Writes the day's folder (report.html, report.json, the plot) in one step and
+    returns the verdict.
+
+    A window with fewer usable rows than ``config.min_current_rows`` gets ``status: insufficient_data`` and no
+    report (too little traffic to judge is not drift). Other unusable inputs (a profile that is too small,
+    thresholds naming unknown columns) raise ``DriftInputError``."""
+    from fakenews_ml.monitoring.drift import REPORT_HTML, REPORT_JSON, compute_drift
     from fakenews_ml.monitoring.reference import load_profile, window_features
     from fakenews_ml.predict import Predictor
 
-    day = daily["day"]
-    frame = load_frame(daily["path"])
+    store = artifact_store()
+    day = daily.day
+    frame = pd.read_parquet(store.fetch(daily.predictions))
     rows = usable_rows(frame)
     outcome = {
-        "stage": "drift_report",
+        "code_version": CODE_VERSION,
         "partition": day,
-        "key": content_key(daily["digest"], profile["key"], config.model_dump()),
-        "daily_digest": daily["digest"],
-        "reference_key": profile["key"],
-        "reference_model_version": profile["model"]["version"],
+        "key": content_key(daily.digest, profile.key, config.model_dump(), CODE_VERSION),
+        "daily_digest": daily.digest,
+        "reference_key": profile.key,
+        "reference_model_version": profile.model.version,
         "rows": rows,
         "min_current_rows": config.min_current_rows,
-        "config": config.model_dump(),
+        "config": config,
     }
     if rows < config.min_current_rows:
-        return {
+        return DriftReport(
             **outcome,
-            "status": INSUFFICIENT,
-            "drifted": False,
-            "reason": f"insufficient data: {rows} usable prediction(s) on {day}, at least {config.min_current_rows} "
+            status=INSUFFICIENT,
+            drifted=False,
+            reason=f"insufficient data: {rows} usable prediction(s) on {day}, at least {config.min_current_rows} "
             "needed for a drift test (DriftConfig.min_current_rows); no report written",
-        }
-    out_dir = Path(out_dir) if out_dir is not None else report_dir(day)
-    predictor = Predictor.from_path(profile["model"]["path"], "fp32")  # the profile's own model (variant folder)
-    reference = load_profile(profile["path"])
+        )
+    predictor = Predictor.from_path(store.fetch(profile.model.serving), "fp32")  # the profile's own model
+    reference = load_profile(store.fetch(profile.folder))
     current = window_features(frame, predictor)
-    result = compute_drift(reference, current, config, out_dir)
-    summary = result.to_metadata()
-    plot = drift_plot(
-        summary,
-        out_dir / DRIFT_PLOT,
-        title=f"{day}: drift share {summary['drift_share']:.2f}" + (" (DRIFT)" if result.drifted else ""),
-    )
-    return {
+    location = report_location(day)
+    with atomic_dir(store.path(location), existing="replace") as staging:
+        result = compute_drift(reference, current, config, staging)
+        summary = result.to_metadata()
+        title = f"{day}: drift share {summary['drift_share']:.2f}" + (" (DRIFT)" if result.drifted else "")
+        drift_plot(summary, staging / DRIFT_PLOT, title=title)
+    store.publish(location)
+    summary["model_version"] = profile.model.version
+    return DriftReport(
         **outcome,
         **summary,
-        "status": "drifted" if result.drifted else "ok",
-        "plot_path": str(plot),
-        "report_dir": str(out_dir),
-    }
-
-
-# ----- feedback labels ----------------------------------------------------------------------------------
-
-
-def snapshot_feedback(log: PredictionLog) -> dict:
-    """Every feedback label so far as a canonical news frame (one row per title, the latest label wins,
-    ``source`` = ``feedback:<origin>``), stored content-addressed. No feedback gives the same empty
-    snapshot every time, so nothing downstream looks changed."""
-    from fakenews_ml.monitoring.feedback import feedback_validation_config
-
-    frame = log.feedback_frame()
-    key = content_key("feedback_labels", frame_digest(frame))
-    by_source = {str(name): int(n) for name, n in frame["source"].value_counts().items()}
-    return store_frame(
-        "feedback_labels",
-        key,
-        frame,
-        {
-            "validation_config": feedback_validation_config().model_dump(),
-            "rows_by_source": by_source,
-        },
+        status="drifted" if result.drifted else "ok",
+        report=location,
+        html=join(location, REPORT_HTML),
+        json_report=join(location, REPORT_JSON),
+        plot=join(location, DRIFT_PLOT),
     )
-
-
-def run_feedback_suite(feedback: dict) -> ValidationReport:
-    """The raw-data Great Expectations suite (with the feedback bounds recorded in the manifest) on exactly
-    the snapshot ``feedback`` names. No labels at all is valid: there is simply nothing to merge."""
-    from fakenews_ml.config import ValidationConfig
-
-    if feedback["rows"] == 0:
-        return ValidationReport(success=True, rows=0, results=[])
-    return validate_news(load_frame(feedback["path"]), ValidationConfig(**feedback["validation_config"]))

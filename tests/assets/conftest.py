@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import json
+import os
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -11,6 +11,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+
+from fakenews_ml.manifests import Manifest, dump_manifest, load_manifest
 
 from .data import write_news_csv
 
@@ -129,6 +131,18 @@ def fakenews_env(home: Path, sources: Path | str):
         yield
 
 
+def all_assets() -> list:
+    from fakenews_assets.definitions import ASSET_MODULES
+
+    return dg.load_assets_from_modules(ASSET_MODULES)
+
+
+def all_checks() -> list:
+    from fakenews_assets.definitions import ASSET_MODULES
+
+    return dg.load_asset_checks_from_modules(ASSET_MODULES)
+
+
 def materialize(
     home: Path,
     sources: Path | str,
@@ -140,8 +154,6 @@ def materialize(
 ) -> Run:
     """The training graph (or ``selection``) in-process, with FAKENEWS_HOME and FAKENEWS_SOURCES set for the
     run and the resources the environment would choose (plus, optionally, manifests read from ``io_dir``)."""
-    from fakenews_assets.checks import ASSET_CHECKS
-    from fakenews_assets.definitions import ASSETS
     from fakenews_assets.jobs import TRAINING_SELECTION
     from fakenews_assets.resources import ManifestIOManager, build_resources
 
@@ -150,7 +162,7 @@ def materialize(
         if io_dir is not None:
             resources["io_manager"] = ManifestIOManager(base_dir=str(io_dir))
         result = dg.materialize(
-            [*ASSETS, *ASSET_CHECKS],
+            [*all_assets(), *all_checks()],
             resources=resources,
             run_config=config,
             selection=TRAINING_SELECTION if selection is None else selection,
@@ -161,16 +173,20 @@ def materialize(
     return Run.of(result)
 
 
-def read_manifests(home: Path) -> dict[str, dict]:
-    folder = home / "dagster" / "manifests"
-    return {path.stem: json.loads(path.read_text()) for path in folder.glob("*.json")}
+def read_manifests(home: Path) -> dict[str, Manifest]:
+    return read_manifests_from(home / "dagster" / "manifests")
 
 
-def stage_manifests(io_dir: Path, manifests: dict[str, dict]) -> Path:
+def read_manifests_from(folder: Path) -> dict[str, Manifest]:
+    """The manifests a ManifestIOManager wrote into ``folder``, typed."""
+    return {path.stem: load_manifest(path.read_text()) for path in folder.glob("*.json")}
+
+
+def stage_manifests(io_dir: Path, manifests: dict[str, Manifest]) -> Path:
     """Write manifests where a ``ManifestIOManager(base_dir=io_dir)`` will load them as upstream values."""
     io_dir.mkdir(parents=True, exist_ok=True)
     for name, manifest in manifests.items():
-        (io_dir / f"{name}.json").write_text(json.dumps(manifest))
+        (io_dir / f"{name}.json").write_text(dump_manifest(manifest))
     return io_dir
 
 
@@ -214,6 +230,15 @@ def promoted_home(tmp_path_factory, tiny_encoder_dir) -> PromotedHome:
     run = materialize(home, sources, config)
     assert run.result.success, f"first run failed: {run.failed_steps}"
     return PromotedHome(home, sources, config, run, Path(tiny_encoder_dir), read_manifests(home))
+
+
+def clone_store(home: Path, target: Path) -> Path:
+    """Another artifact store holding the same data and bundles as ``home`` (hard links: cheap), but no champion
+    and no Dagster state: manifests of ``home`` are valid there, since they name locations, not paths."""
+    for folder in ("assets", "models"):
+        if (home / folder).is_dir():
+            shutil.copytree(home / folder, target / folder, copy_function=os.link)
+    return target
 
 
 def copy_bundle(bundle: Path, target: Path) -> Path:

@@ -92,34 +92,35 @@ def test_headless_materialize_twice_on_a_real_sample(tmp_path, datasets_dir, tin
         assert re.search(rf"Asset check '{check}' on '\w+' passed", log), check
     manifests = read_manifests(home)
     assert set(manifests) == set(ASSET_NAMES)
-    assert manifests["raw_news"]["rows"] == 600
+    assert manifests["raw_news"].news.rows == 600
     trained = manifests["trained_model"]
-    assert trained["reused"] is False
+    assert trained.reused is False
     target, history = champion_state(home)
-    assert target == trained["bundle_path"] and len(history) == 1
-    assert trained["wandb_run"]["mode"] == "offline" and trained["wandb_run"]["id"]
-    assert list((home / "wandb" / "wandb").glob(f"offline-run-*-{trained['wandb_run']['id']}")), "logged to W&B offline"
-    weights = Path(trained["bundle_path"]) / "model.safetensors"
+    assert target == str(home / trained.bundle) and len(history) == 1
+    assert trained.wandb_run["mode"] == "offline" and trained.wandb_run["id"]
+    assert list((home / "wandb" / "wandb").glob(f"offline-run-*-{trained.wandb_run['id']}")), "logged to W&B offline"
+    weights = home / trained.bundle / "model.safetensors"
     mtime = weights.stat().st_mtime_ns
 
     second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert second.returncode == 0, (second.stdout + second.stderr)[-5000:]
     again = read_manifests(home)
-    assert again["trained_model"]["reused"] is True and again["trained_model"]["bundle_path"] == trained["bundle_path"]
-    assert again["quantized_model"]["reused"] is True
-    assert again["trained_model"]["wandb_run"]["id"] == trained["wandb_run"]["id"]  # lineage survives reuse
-    assert again["production_model"]["promoted"] is False
+    assert again["trained_model"].reused is True and again["trained_model"].bundle == trained.bundle
+    assert again["quantized_model"].reused is True
+    assert again["trained_model"].wandb_run["id"] == trained.wandb_run["id"]  # lineage survives reuse
+    assert again["production_model"].promoted is False
     assert weights.stat().st_mtime_ns == mtime
     assert champion_state(home) == (target, history)
 
     # the instance (SQLite under DAGSTER_HOME) recorded the data and code versions the assets reported
     from dagster import AssetKey, DagsterInstance
-    from dagster._core.instance.ref import InstanceRef
 
-    with DagsterInstance.from_ref(InstanceRef.from_dir(env["DAGSTER_HOME"])) as instance:
+    from fakenews_ml.code_versions import code_version
+
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         tags = instance.get_latest_materialization_event(AssetKey("raw_news")).asset_materialization.tags
-        assert tags["dagster/data_version"] == manifests["raw_news"]["data_version"]
-        assert tags["dagster/code_version"] == "1"
+        assert tags["dagster/data_version"] == manifests["raw_news"].data_version
+        assert tags["dagster/code_version"] == code_version("fakenews_ml.stages.ingest")
 
 
 def _stop_group(process: subprocess.Popen) -> None:

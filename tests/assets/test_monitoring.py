@@ -23,6 +23,7 @@ from fakenews_assets.sensors import DriftCursor, drift_sensor
 from fakenews_ml.artifacts import content_key
 from fakenews_ml.bundle import read_meta
 from fakenews_ml.config import ValidationConfig
+from fakenews_ml.manifests import load_manifest
 from fakenews_ml.monitoring.prediction_log import PredictionLog
 from fakenews_ml.predict import Predictor
 
@@ -110,23 +111,25 @@ def loop(tmp_path_factory, tiny_encoder_dir):
         first = materialize(home, sources, config, instance=instance)
         assert first.result.success, first.failed_steps
         production = read_manifests(home)["production_model"]
-        predictor = Predictor.from_path(production["serving_path"])  # what the API serves
+        predictor = Predictor.from_path(home / production.serving)  # what the API serves
         with PredictionLog(log_url(home)) as log:
-            serve(log, predictor, production["version"], heldout[:WINDOW], SAME_DAY)
-            covid_ids = serve(log, predictor, production["version"], covid["title"].tolist(), COVID_DAY)
-            serve(log, predictor, production["version"], heldout[WINDOW:], THIN_DAY)
+            serve(log, predictor, production.version, heldout[:WINDOW], SAME_DAY)
+            covid_ids = serve(log, predictor, production.version, covid["title"].tolist(), COVID_DAY)
+            serve(log, predictor, production.version, heldout[WINDOW:], THIN_DAY)
         runs = {
             day: materialize(home, sources, {}, selection=DRIFT, partition_key=day, instance=instance)
             for day in (SAME_DAY, COVID_DAY, THIN_DAY)
         }
-        yield Loop(home, sources, config, instance, production["champion_path"], covid, covid_ids, runs)
+        yield Loop(home, sources, config, instance, str(home / production.champion), covid, covid_ids, runs)
 
 
 def test_daily_predictions_snapshot_one_day_of_the_log(loop):
     run = loop.drift_runs[SAME_DAY]
-    manifest = json.loads((loop.home / "dagster" / "manifests" / "daily_predictions" / f"{SAME_DAY}.json").read_text())
-    frame = pd.read_parquet(manifest["path"])
-    assert manifest["day"] == SAME_DAY and manifest["rows"] == len(frame) == WINDOW
+    manifest = load_manifest(
+        (loop.home / "dagster" / "manifests" / "daily_predictions" / f"{SAME_DAY}.json").read_text()
+    )
+    frame = pd.read_parquet(loop.home / manifest.predictions)
+    assert manifest.day == SAME_DAY and manifest.rows == len(frame) == WINDOW
     assert frame["created_at"].dt.strftime("%Y-%m-%d").eq(SAME_DAY).all()  # not a row of the next day
     meta = run.metadata["daily_predictions"]
     assert meta["dagster/row_count"] == WINDOW
@@ -134,9 +137,14 @@ def test_daily_predictions_snapshot_one_day_of_the_log(loop):
     confidence = frame["prob_fake"].where(frame["prob_fake"] >= 0.5, 1 - frame["prob_fake"])
     assert meta["mean_confidence"] == pytest.approx(confidence.mean(), abs=1e-4)
     version = read_meta(loop.champion)["version"]
-    assert meta["by_model_version"] == {
-        version: {"rows": WINDOW, "fake_rate": manifest["fake_rate"], "mean_confidence": manifest["mean_confidence"]}
-    }
+    assert [r.data for r in meta["by_model_version"].records] == [
+        {
+            "model_version": version,
+            "rows": WINDOW,
+            "fake_rate": manifest.fake_rate,
+            "mean_confidence": manifest.mean_confidence,
+        }
+    ]
     assert meta["last_prediction_at"].startswith(SAME_DAY)
 
     # the same rows again: the same content-addressed snapshot and data version; an empty day is a valid snapshot
@@ -179,13 +187,12 @@ def test_drift_report_calm_on_held_out_titles_and_drifted_on_covid_posts(loop, m
     assert meta["drift_share"] >= meta["drift_share_threshold"] or meta["embedding_drift"] > meta["embedding_threshold"]
     assert "title" in covid.check_metadata["drift_within_thresholds"]["drifted_features"]
     assert meta["n_current"] == WINDOW and meta["n_reference"] == 300
-    assert "| title " in meta["features"] and "| embeddings " in meta["features"]
+    assert {"title", "embeddings"} <= {r.data["feature"] for r in meta["features"].records}
     assert meta["plot"].count("data:image/png;base64,") == 1
 
     folder = loop.home / "drift_reports" / COVID_DAY
-    assert (
-        meta["report_html"] == str(folder / "report.html") and "<html" in (folder / "report.html").read_text().lower()
-    )
+    assert meta["report_html"] == f"drift_reports/{COVID_DAY}/report.html"
+    assert "<html" in (folder / "report.html").read_text().lower()
     summary = json.loads((folder / "report.json").read_text())["summary"]
     assert summary["drifted"] is True and summary["n_current"] == WINDOW
     assert (folder / "drift_scores.png").stat().st_size > 1000
@@ -258,8 +265,8 @@ def test_feedback_labels_are_validated_and_merged_into_the_training_data(tmp_pat
     no_feedback = read_manifests(home)["validated_news"]
     # no feedback: the same key (and data version) as the raw data alone always had
     raw = read_manifests(home)["raw_news"]
-    assert no_feedback["key"] == content_key(raw["digest"], ValidationConfig().model_dump())
-    assert no_feedback["rows"] == 200 and no_feedback["feedback"]["rows"] == 0
+    assert no_feedback.key == content_key(raw.news.digest, ValidationConfig().model_dump(), no_feedback.code_version)
+    assert no_feedback.news.rows == 200 and no_feedback.feedback.rows == 0
 
     with PredictionLog(log_url(home)) as log:
         ids = log.log_predictions(
@@ -287,11 +294,12 @@ def test_feedback_labels_are_validated_and_merged_into_the_training_data(tmp_pat
     assert after.result.success and all(after.checks.values())
     meta = after.metadata
     assert meta["feedback_labels"]["dagster/row_count"] == 3
-    assert meta["feedback_labels"]["rows_by_source"] == {"feedback:import:labels.csv": 2, "feedback:dashboard": 1}
+    by_source = {r.data["source"]: r.data["rows"] for r in meta["feedback_labels"]["rows_by_source"].records}
+    assert by_source == {"feedback:import:labels.csv": 2, "feedback:dashboard": 1}
     assert meta["validated_news"]["feedback_rows"] == 3 and meta["validated_news"]["replaced_by_feedback"] == 1
     merged = read_manifests(home)["validated_news"]
-    frame = pd.read_parquet(merged["path"])
-    assert len(frame) == 200 - 1 + 3 and merged["key"] != no_feedback["key"]
+    frame = pd.read_parquet(home / merged.news.location)
+    assert len(frame) == 200 - 1 + 3 and merged.key != no_feedback.key
     feedback_rows = frame[frame["source"].str.startswith("feedback")]
     assert set(feedback_rows["title"]) == {
         "Covid vaccine causes magnetism, doctors say",
@@ -311,16 +319,27 @@ def test_feedback_labels_are_validated_and_merged_into_the_training_data(tmp_pat
         ).asset_materialization.tags["dagster/data_version"]
         assert tags["dagster/input_data_version/feedback_labels"] == feedback_version
 
-    # invalid feedback blocks with the suite's message, and nothing downstream is built from it
+    # a bad label (a 2-character title) is quarantined, counted and shown; the rest still merges
     with PredictionLog(log_url(home)) as log:
         log.add_feedback([{"title": "ok", "label": 0}], source="dashboard")  # 2 characters: below min_title_chars
-    blocked = materialize(home, sources, {}, selection=FEEDBACK)
-    assert not blocked.result.success
-    assert blocked.checks == {"feedback_quality_suite": False}
-    severity, description = blocked.check_descriptions["feedback_quality_suite"]
-    assert severity == "ERROR" and "title_length" in description
-    assert "title_length" in blocked.check_metadata["feedback_quality_suite"]["failed_checks"]
-    assert "validated_news" not in blocked.materialized
+    held = materialize(home, sources, {}, selection=FEEDBACK)
+    assert held.result.success and all(held.checks.values())
+    assert held.metadata["feedback_labels"]["quarantined_rows"] == 1
+    reasons = {
+        r.data["reason"]: r.data["rows"] for r in held.metadata["feedback_labels"]["quarantined_by_reason"].records
+    }
+    assert reasons == {"title_too_short": 1}
+    severity, description = held.check_descriptions["feedback_quality_suite"]
+    assert severity == "ERROR" and "1 feedback row(s) quarantined" in description
+    assert held.metadata["validated_news"]["feedback_rows"] == 3  # the three good labels, not the bad one
+    assert "ok" not in set(pd.read_parquet(home / read_manifests(home)["validated_news"].news.location)["title"])
+
+    # a label set that the suite rejects as a whole (a feedback batch too small for its bounds) still blocks
+    blocked = materialize(
+        home, sources, {"ops": {"validated_news": {"config": {"min_rows": 10_000}}}}, selection=FEEDBACK
+    )
+    assert not blocked.result.success and blocked.checks["news_quality_suite"] is False
+    assert "validated_news" in blocked.materialized and "news_splits" not in blocked.materialized
 
 
 @pytest.mark.slow
@@ -350,30 +369,30 @@ def test_the_loop_drift_sensor_retrain_with_feedback_and_the_gate(loop):
 
     manifests = read_manifests(home)
     feedback = manifests["feedback_labels"]
-    assert feedback["rows"] == loop.covid["title"].nunique() and run.checks["feedback_quality_suite"]
+    assert feedback.news.rows == loop.covid["title"].nunique() and run.checks["feedback_quality_suite"]
     validated = manifests["validated_news"]
-    assert validated["feedback"]["rows"] == feedback["rows"] and validated["feedback"]["digest"] == feedback["digest"]
-    train = pd.read_parquet(manifests["news_splits"]["splits"]["train"]["path"])
-    assert train["source"].str.startswith("feedback:dashboard").sum() > 0.6 * feedback["rows"]  # trained on the labels
+    assert validated.feedback.rows == feedback.news.rows and validated.feedback.digest == feedback.news.digest
+    train = pd.read_parquet(home / manifests["news_splits"].splits["train"].location)
+    assert train["source"].str.startswith("feedback:dashboard").sum() > 0.6 * feedback.news.rows  # trained on them
     trained = manifests["trained_model"]
-    assert trained["reused"] is False and trained["bundle_path"] != before[0]
-    lineage = json.loads((Path(trained["bundle_path"]) / "lineage.json").read_text())
-    assert lineage["parent"]["bundle"] == Path(before[0]).name  # retrained from the champion it challenges
-    assert lineage["feedback"]["rows"] == feedback["rows"] and lineage["sources"]
+    assert trained.reused is False and str(home / trained.bundle) != before[0]
+    lineage = json.loads((home / trained.bundle / "lineage.json").read_text())
+    assert lineage["parent"]["bundle"] == f"models/{Path(before[0]).name}"  # retrained from the champion it challenges
+    assert lineage["feedback"]["rows"] == feedback.news.rows and lineage["sources"]
     tags = instance.get_latest_materialization_event(dg.AssetKey("validated_news")).asset_materialization.tags
-    assert tags["dagster/input_data_version/feedback_labels"] == feedback["digest"]
+    assert tags["dagster/input_data_version/feedback_labels"] == feedback.news.digest
 
     evaluation = manifests["model_evaluation"]
-    gate = evaluation["gate"]
-    assert evaluation["champion"]["path"] == before[0] and evaluation["challenger"]["path"] == trained["bundle_path"]
-    assert run.checks["challenger_not_worse"] is gate["passed"]
-    assert gate["passed"] is (gate["challenger"] >= gate["champion"] - gate["tolerance"] - 1e-12)
+    gate = evaluation.gate
+    assert str(home / evaluation.champion.bundle) == before[0] and evaluation.challenger.bundle == trained.bundle
+    assert run.checks["challenger_not_worse"] is gate.passed
+    assert gate.passed is (gate.challenger >= gate.champion - gate.tolerance - 1e-12)
     after = champion_state(home)
-    if gate["passed"]:
+    if gate.passed:
         assert run.result.success and set(ASSET_NAMES) <= run.materialized
-        assert after[0] == trained["bundle_path"] and len(after[1]) == len(before[1]) + 1
-        assert json.loads(after[1][-1])["previous"] == before[0]
-        assert manifests["reference_profile"]["model"]["path"].startswith(trained["bundle_path"])  # profiled anew
+        assert after[0] == str(home / trained.bundle) and len(after[1]) == len(before[1]) + 1
+        assert json.loads(after[1][-1])["previous"] == f"models/{Path(before[0]).name}"
+        assert manifests["reference_profile"].model.serving.startswith(trained.bundle)  # profiled anew
     else:
         assert not run.result.success and "production_model" not in run.materialized
         assert after == before  # the old champion keeps serving

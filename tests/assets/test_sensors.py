@@ -1,9 +1,9 @@
 """Sensors and the daily schedule, evaluated with ``build_sensor_context`` / ``build_schedule_context`` against
 a real instance (``instance_for_test``): both the run requests and the new cursor are asserted.
 
-The drift sensor reads real check executions: a stand-in drift_report (same key and partitions, a manifest
-chosen by config, no model) is materialized together with the real ``drift_within_thresholds`` check, so the
-sensor sees exactly the records a real run leaves behind."""
+The drift sensor reads real materializations: a stand-in drift_report (same key and partitions, a typed
+manifest chosen by config and the real asset's metadata, no model) is materialized together with the real
+``drift_within_thresholds`` check, so the sensor sees exactly the records a real run leaves behind."""
 
 import json
 import time
@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pytest
 
-from fakenews_assets.assets.monitoring import DAILY_PARTITIONS
-from fakenews_assets.checks import drift_within_thresholds
+from fakenews_assets.assets.monitoring import DAILY_PARTITIONS, drift_within_thresholds
 from fakenews_assets.definitions import build_definitions
+from fakenews_assets.metadata import drift_metadata
 from fakenews_assets.resources import ManifestIOManager, PredictionLogStore
 from fakenews_assets.schedules import daily_drift_schedule
 from fakenews_assets.sensors import (
@@ -25,6 +25,7 @@ from fakenews_assets.sensors import (
     prediction_volume_sensor,
 )
 from fakenews_ml.config import DriftConfig
+from fakenews_ml.manifests import DriftReport, EmbeddingDrift, FeatureDrift
 from fakenews_ml.monitoring.prediction_log import PredictionLog, utc_now
 
 
@@ -33,41 +34,56 @@ class Verdict(dg.Config):
     rows: int = 500
 
 
-def _manifest(day: str, drifted: bool, rows: int) -> dict:
-    """What ``stages.monitoring.report_drift`` returns, reduced to what the check reads."""
-    if rows < 200:
-        return {
-            "partition": day,
-            "status": "insufficient_data",
-            "drifted": False,
-            "rows": rows,
-            "reason": f"insufficient data: {rows} usable prediction(s) on {day}, at least 200 needed",
-        }
-    features = {
-        "title": {
-            "stattest": "abs_text_content_drift",
-            "score": 0.9 if drifted else 0.5,
-            "threshold": 0.6,
-            "drifted": drifted,
-        }
-    }
-    return {
+def _manifest(day: str, drifted: bool, rows: int) -> DriftReport:
+    """What ``stages.monitoring.report_drift`` returns, with made-up scores."""
+    common = {
+        "code_version": "test",
         "partition": day,
-        "status": "drifted" if drifted else "ok",
-        "drifted": drifted,
+        "key": f"k-{day}",
+        "daily_digest": "d",
+        "reference_key": "r",
+        "reference_model_version": "v1",
         "rows": rows,
-        "drift_share": 0.8 if drifted else 0.0,
-        "drift_share_threshold": 0.5,
-        "features": features,
-        "embedding_drift": {"score": 0.95 if drifted else 0.5, "threshold": 0.6, "drifted": drifted},
-        "reasons": ["drift share 0.80 >= 0.50 (title)"] if drifted else [],
-        "n_current": rows,
+        "min_current_rows": 200,
+        "config": DriftConfig(),
     }
+    if rows < 200:
+        return DriftReport(
+            **common,
+            status="insufficient_data",
+            drifted=False,
+            reason=f"insufficient data: {rows} usable prediction(s) on {day}, at least 200 needed",
+        )
+    title = FeatureDrift(
+        column="title", stattest="abs_text_content_drift", score=0.9 if drifted else 0.5, threshold=0.6, drifted=drifted
+    )
+    embedding = EmbeddingDrift(
+        method="domain_classifier",
+        score=0.95 if drifted else 0.5,
+        p_value=0.01,
+        threshold=0.6,
+        min_auc=0.55,
+        drifted=drifted,
+        dims=32,
+    )
+    return DriftReport(
+        **common,
+        status="drifted" if drifted else "ok",
+        drifted=drifted,
+        drift_share=0.8 if drifted else 0.0,
+        drift_share_threshold=0.5,
+        features={"title": title},
+        embedding_drift=embedding,
+        reasons=["drift share 0.80 >= 0.50 (title)"] if drifted else [],
+        n_current=rows,
+        n_reference=500,
+    )
 
 
 @dg.asset(name="drift_report", partitions_def=DAILY_PARTITIONS)
-def stand_in_drift_report(context: dg.AssetExecutionContext, config: Verdict) -> dict:
-    return _manifest(context.partition_key, config.drifted, config.rows)
+def stand_in_drift_report(context: dg.AssetExecutionContext, config: Verdict) -> dg.Output[DriftReport]:
+    manifest = _manifest(context.partition_key, config.drifted, config.rows)
+    return dg.Output(manifest, metadata=drift_metadata(manifest))
 
 
 @pytest.fixture
@@ -99,7 +115,7 @@ def test_drift_sensor_requests_one_retrain_per_drifted_day_with_a_cooldown(drift
 
     # nothing evaluated yet
     result = _tick(drift_instance, None)
-    assert not result.run_requests and "no new drift check results" in result.skip_reason.skip_message
+    assert not result.run_requests and "no new drift reports" in result.skip_reason.skip_message
     assert DriftCursor.loads(result.cursor) == DriftCursor()
 
     # no drift: skipped, and the cursor moves past that evaluation (it is never read again)
@@ -153,7 +169,7 @@ def test_cooldown_comes_from_the_environment_and_thin_days_never_retrain(drift_i
 
     _report(drift_instance, tmp_path, "2024-05-04", rows=40)  # too little traffic: a WARN, not drift
     result = _tick(drift_instance, recent.dumps())
-    assert not result.run_requests and "2024-05-04: no drift (insufficient data" in result.skip_reason.skip_message
+    assert not result.run_requests and "2024-05-04: no drift" in result.skip_reason.skip_message
 
     _report(drift_instance, tmp_path, "2024-05-05", drifted=True)
     settings = tmp_path / "retrain.yaml"
@@ -168,18 +184,16 @@ def test_cooldown_comes_from_the_environment_and_thin_days_never_retrain(drift_i
         _tick(drift_instance, None)
 
 
-def test_drift_plan_waits_for_a_check_still_running():
+def test_drift_plan_takes_reports_in_order_within_the_cooldown():
     evaluations = [
-        DriftEvaluation(3, "2024-05-01", finished=True, drifted=False),
-        DriftEvaluation(4, "2024-05-02", finished=False, drifted=False),
-        DriftEvaluation(5, "2024-05-03", finished=True, drifted=True),
+        DriftEvaluation(3, "2024-05-01", drifted=False),
+        DriftEvaluation(4, "2024-05-02", drifted=True, description="drift share 0.83 >= 0.50"),
+        DriftEvaluation(5, "2024-05-03", drifted=True),
     ]
     days, cursor, notes = plan_drift_retrains(evaluations, DriftCursor(last_record_id=2), now=1e9, cooldown_hours=24)
-    assert days == [] and cursor.last_record_id == 3 and "still running" in notes[-1]
-    done = [evaluations[0], DriftEvaluation(4, "2024-05-02", True, True, "drift share 0.83 >= 0.50"), evaluations[2]]
-    days, cursor, notes = plan_drift_retrains(done, cursor, now=1e9, cooldown_hours=24)
     assert days == ["2024-05-02"] and cursor.last_record_id == 5  # 05-03 falls in the cooldown just started
-    assert "cooldown" in notes[-1]
+    assert "cooldown" in notes[-1] and "2024-05-01: no drift" in notes[0]
+    assert plan_drift_retrains(evaluations, cursor, now=1e9, cooldown_hours=24)[0] == []  # all seen already
     with pytest.raises(ValueError, match="not JSON"):
         DriftCursor.loads("{broken")
 

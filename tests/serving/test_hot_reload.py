@@ -8,9 +8,8 @@ import threading
 import time
 
 from fakenews_ml.config import ServeConfig
-from fakenews_ml.environment import production_link
 from fakenews_ml.monitoring.prediction_log import PredictionLog
-from fakenews_ml.registry import promote
+from fakenews_ml.registry import champion_link, promote
 
 
 def wait_for(predicate, timeout=20.0, what="condition"):
@@ -29,17 +28,19 @@ def test_champion_swaps_without_restart(bundles, server_starter, http, tmp_path,
 
     v1, v2 = read_meta(bundles["v1"])["version"], read_meta(bundles["v2"])["version"]
     assert v1 != v2
+    models = fakenews_home / "models"  # promotion names bundles in the artifact store
+    stored = {name: shutil.copytree(bundles[name], models / name) for name in ("v1", "v2")}
     log = PredictionLog(f"sqlite:///{tmp_path / 'predictions.sqlite'}")
     # No champion yet: the API starts anyway and answers 503 until one is promoted.
     api = server_starter(create_app(None, log, ServeConfig(reload_check_s=0.1)))
     try:
         health = http.get(api.url("/health"))
         assert health.status_code == 503 and health.json()["status"] == "no_model"
-        assert str(production_link()) == health.json()["model_source"]
+        assert str(champion_link()) == health.json()["model_source"]
         response = http.post(api.url("/predict"), json={"titles": ["Too early"]})
         assert response.status_code == 503 and "promote a champion" in response.json()["detail"]
 
-        promote(bundles["v1"], reason="first")
+        promote(stored["v1"], reason="first")
         wait_for(lambda: http.get(api.url("/health")).json().get("model_version") == v1, what="v1 to be served")
         assert http.post(api.url("/predict"), json={"titles": ["Now served"]}).json()["model_version"] == v1
 
@@ -59,7 +60,7 @@ def test_champion_swaps_without_restart(bundles, server_starter, http, tmp_path,
         for thread in threads:
             thread.start()
         time.sleep(0.3)
-        promote(bundles["v2"], reason="better")
+        promote(stored["v2"], reason="better")
         health = wait_for(
             lambda: (h := http.get(api.url("/health")).json())["model_version"] == v2 and h, what="v2 to be served"
         )
@@ -75,7 +76,7 @@ def test_champion_swaps_without_restart(bundles, server_starter, http, tmp_path,
         assert http.post(api.url("/predict"), json={"titles": ["After"]}).json()["model_version"] == v2
 
         # A broken champion (weights that fail their checksum) is refused; v2 keeps serving.
-        broken = shutil.copytree(bundles["v1"], tmp_path / "broken")
+        broken = shutil.copytree(bundles["v1"], models / "broken")
         weights = broken / "model.safetensors"
         weights.write_bytes(weights.read_bytes()[:-8] + b"\x00" * 8)
         promote(broken, reason="corrupt")
