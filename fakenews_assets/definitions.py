@@ -10,6 +10,7 @@ import dagster as dg
 
 from fakenews_assets import jobs, schedules, sensors
 from fakenews_assets.assets import data, deployment, monitoring, training
+from fakenews_assets.executor import choose_executor
 from fakenews_assets.resources import build_resources
 
 ASSET_MODULES = (data, training, deployment, monitoring)  # assets with their checks
@@ -25,9 +26,9 @@ def build_definitions(environ=None) -> dg.Definitions:
         return dg.load_definitions_from_modules(
             MODULES,
             resources=build_resources(environ),
-            # One process for the whole run: torch, transformers and GX are imported once, not once per step,
-            # and the 'gpu' pool still keeps training runs one at a time.
-            executor=dg.in_process_executor,
+            # In-process by default (torch, transformers and GX imported once per run); FAKENEWS_EXECUTOR picks
+            # multiprocess or Kubernetes (one pod per step, resources from fakenews_assets/k8s.py).
+            executor=choose_executor(environ),
         )
 
 

@@ -29,6 +29,10 @@ class BundleError(FakeNewsError):
     """A model bundle is missing, incomplete or unsafe to load."""
 
 
+class StorageConfigError(FakeNewsError):
+    """A store's URL cannot be used here: an unknown backend, or its database driver is not installed."""
+
+
 class InputError(FakeNewsError):
     """Bad input to the predictor: empty, not a string, or over the size limits."""
 

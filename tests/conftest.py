@@ -400,3 +400,133 @@ def gcs_bucket(port_finder, monkeypatch, tmp_path):
         process.terminate()
         process.wait(timeout=10)
         log.close()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Services the deployment tests use: PostgreSQL, Redis and RabbitMQ on this machine (CI runs them too). Each
+# address comes from an environment variable with the machine's default. An unreachable service skips the
+# test with the reason, except under CI=true, where it fails: a silent skip in CI would hide the feature.
+
+POSTGRES_ENV, POSTGRES_DEFAULT = "FAKENEWS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+REDIS_ENV, REDIS_DEFAULT = "FAKENEWS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"
+RABBITMQ_ENV, RABBITMQ_DEFAULT = "FAKENEWS_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//"
+
+
+def service_unavailable(what: str, reason: str) -> None:
+    """Skip (fail under CI=true) because ``what`` cannot be used: ``reason`` says why and how to start it."""
+    message = f"{what} unavailable: {reason}"
+    if os.environ.get("CI", "").strip().lower() == "true":
+        pytest.fail(f"{message} (CI=true: the services must run)", pytrace=False)
+    pytest.skip(message)
+
+
+def _probe(url: str, env: str, default_port: int, hello: bytes | None, expect: bytes) -> str:
+    """``url`` if a server there answers ``hello`` with bytes starting with ``expect``; else skip/fail."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or default_port
+    try:
+        with socket.create_connection((host, port), timeout=3) as sock:
+            sock.settimeout(3)
+            if hello:
+                sock.sendall(hello)
+            answer = sock.recv(64)
+    except OSError as exc:
+        service_unavailable(f"{parts.scheme} at {host}:{port} (${env})", f"{exc}; see DESIGN.md to start it")
+    if not answer.startswith(expect):
+        service_unavailable(f"{parts.scheme} at {host}:{port} (${env})", f"unexpected answer {answer[:16]!r}")
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A Redis server that answers PING (``FAKENEWS_TEST_REDIS_URL``, default 127.0.0.1:6379)."""
+    return _probe(os.environ.get(REDIS_ENV) or REDIS_DEFAULT, REDIS_ENV, 6379, b"PING\r\n", b"+PONG")
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    """A RabbitMQ broker that answers the AMQP 0-9-1 greeting with a method frame (connection.start)."""
+    return _probe(
+        os.environ.get(RABBITMQ_ENV) or RABBITMQ_DEFAULT, RABBITMQ_ENV, 5672, b"AMQP\x00\x00\x09\x01", b"\x01"
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The SQLAlchemy URL of a PostgreSQL database this suite may create databases from
+    (``FAKENEWS_TEST_POSTGRES_URL``, default: user postgres, database test on 127.0.0.1:5432)."""
+    import sqlalchemy
+
+    url = os.environ.get(POSTGRES_ENV) or POSTGRES_DEFAULT
+    engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("select 1"))
+    except Exception as exc:  # refused, auth, no such database: the same answer, with the reason
+        service_unavailable(
+            f"PostgreSQL at {engine.url.render_as_string(hide_password=True)} (${POSTGRES_ENV})",
+            str(exc).splitlines()[0],
+        )
+    finally:
+        engine.dispose()
+    return url
+
+
+@dataclass
+class PostgresDatabases:
+    """Creates empty databases on the test server and drops them again."""
+
+    server_url: str
+    created: list[str] = field(default_factory=list)
+
+    def _admin(self):
+        import sqlalchemy
+
+        return sqlalchemy.create_engine(self.server_url, isolation_level="AUTOCOMMIT")
+
+    def create(self, label: str = "db") -> str:
+        """The URL of a new database ``fakenews_test_<label>_<pid>_<random>``."""
+        import uuid
+
+        import sqlalchemy
+        from sqlalchemy.engine import make_url
+
+        name = f"fakenews_test_{label}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        engine = self._admin()
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+        self.created.append(name)
+        return make_url(self.server_url).set(database=name).render_as_string(hide_password=False)
+
+    def drop(self, *names: str) -> None:
+        """Drop databases (all created ones by default); connections still open are closed (FORCE)."""
+        import sqlalchemy
+
+        engine = self._admin()
+        with engine.connect() as conn:
+            for name in names or list(self.created):
+                conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                self.created.remove(name)
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_databases(postgres_server) -> PostgresDatabases:
+    """Fresh databases on the test server (``.create(label)`` gives a URL); whatever a test leaves is
+    dropped when the session ends."""
+    databases = PostgresDatabases(postgres_server)
+    yield databases
+    databases.drop()
+
+
+@pytest.fixture
+def postgres_url(postgres_databases) -> str:
+    """A fresh, empty PostgreSQL database for one test, dropped after it."""
+    from sqlalchemy.engine import make_url
+
+    url = postgres_databases.create("t")
+    yield url
+    postgres_databases.drop(make_url(url).database)

@@ -10,6 +10,7 @@ from fakenews_assets.configs import (
     ValidatedNewsConfig,
     core,
 )
+from fakenews_assets.k8s import DATA_STEP, TOKENIZE_STEP
 from fakenews_assets.metadata import class_balance, counts_table, frame_metadata, sample_table, table
 from fakenews_assets.resources import PredictionLogStore
 from fakenews_ml.artifacts import load_frame
@@ -22,6 +23,7 @@ OWNERS = ["team:ml-platform"]
 
 
 @dg.asset(
+    op_tags=DATA_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python", "pandas"},
@@ -50,6 +52,7 @@ def raw_news(config: RawNewsConfig) -> dg.Output[RawNews]:
 
 
 @dg.asset(
+    op_tags=DATA_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python", "pandas"},
@@ -156,6 +159,7 @@ def feedback_quality_suite(feedback_labels: FeedbackLabels) -> dg.AssetCheckResu
 
 
 @dg.asset(
+    op_tags=DATA_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python", "pandas", "great_expectations"},
@@ -200,6 +204,7 @@ def news_quality_suite(validated_news: ValidatedNews) -> dg.AssetCheckResult:
 
 
 @dg.asset(
+    op_tags=DATA_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python", "pandas"},
@@ -266,6 +271,7 @@ def splits_do_not_leak(news_splits: NewsSplits) -> dg.AssetCheckResult:
 
 
 @dg.asset(
+    op_tags=TOKENIZE_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python", "numpy"},

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from fakenews_assets.configs import ProductionModelConfig, QuantizedModelConfig, ReferenceProfileConfig, core
+from fakenews_assets.k8s import MODEL_CPU_STEP, PROMOTION_STEP
 from fakenews_assets.metadata import location, number, sample_table, table
 from fakenews_ml.code_versions import code_version
 from fakenews_ml.config import ProfileConfig, QuantizeConfig
@@ -38,6 +39,7 @@ def parity_table(manifest: QuantizedModel) -> dg.MetadataValue:
 
 
 @dg.asset(
+    op_tags=MODEL_CPU_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"pytorch"},
@@ -97,6 +99,7 @@ def quantization_parity(quantized_model: QuantizedModel) -> dg.AssetCheckResult:
 
 
 @dg.asset(
+    op_tags=PROMOTION_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python"},
@@ -135,6 +138,7 @@ def production_model(
 
 
 @dg.asset(
+    op_tags=MODEL_CPU_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"pytorch", "pandas"},

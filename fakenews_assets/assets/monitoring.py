@@ -6,6 +6,7 @@ import warnings
 import dagster as dg
 
 from fakenews_assets.configs import DriftReportConfig, core
+from fakenews_assets.k8s import MONITORING_STEP
 from fakenews_assets.metadata import drift_metadata, log_state_metadata, number, traffic_metadata
 from fakenews_assets.resources import PredictionLogStore
 from fakenews_ml.code_versions import code_version
@@ -40,6 +41,7 @@ with warnings.catch_warnings():
 
 
 @dg.asset(
+    op_tags=MONITORING_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python", "pandas", "sql"},
@@ -58,6 +60,7 @@ def daily_predictions(context: dg.AssetExecutionContext, log_store: PredictionLo
 
 
 @dg.asset(
+    op_tags=MONITORING_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python", "evidently"},

@@ -4,6 +4,7 @@
 import dagster as dg
 
 from fakenews_assets.configs import ModelEvaluationConfig, TrainedModelConfig, core
+from fakenews_assets.k8s import GPU_TRAINING_STEP, MODEL_CPU_STEP
 from fakenews_assets.metadata import history_table, location, metrics_table, number, plots_markdown, plotted_metrics
 from fakenews_assets.resources import ComputeResource
 from fakenews_ml.code_versions import code_version
@@ -16,6 +17,7 @@ OWNERS = ["team:ml-platform"]
 
 
 @dg.asset(
+    op_tags=GPU_TRAINING_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"pytorch", "lightning", "wandb"},
@@ -104,6 +106,7 @@ def model_is_sane(trained_model: TrainedModel, tokenized_news: TokenizedNews) ->
 
 
 @dg.asset(
+    op_tags=MODEL_CPU_STEP,
     group_name=GROUP,
     owners=OWNERS,
     kinds={"pytorch", "scikitlearn"},

@@ -35,11 +35,11 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
-from fakenews_ml.errors import InputError
+from fakenews_ml.errors import InputError, StorageConfigError
 from fakenews_ml.headlines import text_problem
 
 BUSY_TIMEOUT_MS = 60_000
@@ -114,9 +114,27 @@ def utc_now() -> datetime:
 
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets the concurrency settings described in the module docstring."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StorageConfigError(
+            "the prediction log URL is not a SQLAlchemy URL (e.g. postgresql+psycopg://user@host/db or sqlite:///path)"
+        ) from None
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(parsed, pool_pre_ping=True)
+        # create_engine imports the driver: a missing one is a setup problem, said in one line
+        shown = parsed.render_as_string(hide_password=True)
+        try:
+            return create_engine(parsed, pool_pre_ping=True)
+        except NoSuchModuleError:
+            raise StorageConfigError(
+                f"prediction log {shown}: SQLAlchemy has no backend {parsed.drivername!r} "
+                "(e.g. postgresql+psycopg:// or sqlite:///)"
+            ) from None
+        except ImportError as exc:
+            raise StorageConfigError(
+                f"prediction log {shown}: its driver is not installed ({exc}); install it, "
+                "e.g. `pip install 'psycopg[binary]'` for postgresql+psycopg://"
+            ) from None
     database = parsed.database or ""
     in_memory = database in ("", ":memory:") or parsed.query.get("mode") == "memory"
     if in_memory:

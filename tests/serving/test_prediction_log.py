@@ -90,10 +90,18 @@ def test_bad_prediction_rows_are_refused_whole(log, bad, message):
     assert log.count() == 0
 
 
-def test_concurrent_threads_and_processes_lose_no_rows(tmp_path):
-    """4 threads here and 2 other processes write at the same time into a fresh database (the processes
-    also race to create the tables): every row must land, each id once."""
-    url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_log_url(request, tmp_path) -> str:
+    """A fresh, empty log database: a SQLite file, or a new PostgreSQL database (tests/conftest.py)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    return request.getfixturevalue("postgres_url").replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def test_concurrent_threads_and_processes_lose_no_rows(shared_log_url):
+    """8 writers, 6 threads here and 2 other processes, write at the same time into a fresh database (the
+    processes also race to create the tables): every row must land, each id once."""
+    url = shared_log_url
     batches, batch_rows = 40, 5
     script = textwrap.dedent(f"""
         import sys
@@ -115,7 +123,7 @@ def test_concurrent_threads_and_processes_lose_no_rows(tmp_path):
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=write, args=(f"t{k}",)) for k in range(4)]
+    threads = [threading.Thread(target=write, args=(f"t{k}",)) for k in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -123,9 +131,10 @@ def test_concurrent_threads_and_processes_lose_no_rows(tmp_path):
     assert [proc.wait(timeout=120) for proc in procs] == [0, 0]
     assert not errors
     frame = store.window("2000-01-01", "2100-01-01")
-    assert len(frame) == (4 + 2) * batches * batch_rows
+    assert len(frame) == (6 + 2) * batches * batch_rows
     assert frame["id"].is_unique
     assert (frame["origin"] == "process").sum() == 2 * batches * batch_rows
+    assert frame.groupby("request_id").size().eq(batch_rows).all()  # every batch whole, none twice
     store.close()
 
 
@@ -195,3 +204,20 @@ def test_feedback_frame_is_canonical_and_passes_the_feedback_suite(log):
     assert dict(zip(frame["title"], frame["label"])) == {"Council approves budget": 0, "Vaccine causes superpowers": 1}
     assert set(frame["source"]) == {"feedback:dashboard", "feedback:api"}
     assert validate_news(frame, feedback_validation_config()).success
+
+
+def test_a_postgres_url_without_its_driver_is_a_one_line_error(tmp_path, capsys):
+    """pg8000 is a real PostgreSQL driver this project does not install: the CLI says so in one line."""
+    import importlib.util
+
+    from fakenews_ml.cli import main
+
+    assert importlib.util.find_spec("pg8000") is None, "pg8000 is installed: pick another absent driver"
+    labels = tmp_path / "labels.csv"
+    labels.write_text("title,label\nSenate passes the budget after a long night,0\n")
+    url = "postgresql+pg8000://writer:s3cret@127.0.0.1:5432/log"
+    assert main(["feedback", "import", str(labels), "--log-url", url]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "driver is not installed" in err and "pg8000" in err and "psycopg" in err
+    assert "s3cret" not in err  # the password never reaches a log line
