@@ -26,12 +26,18 @@ BIN = Path(sys.executable).parent
 WORKERS = ("worker_a", "worker_b")
 
 
-def _instance_yaml(database_url: str) -> str:
-    """A Dagster instance on PostgreSQL (runs, events, schedules), as docker/dagster.yaml keeps it."""
+def _instance_yaml(database_url: str, bucket: str, local_logs: Path) -> str:
+    """A Dagster instance on PostgreSQL (runs, events, schedules), as docker/dagster.yaml keeps it, with every
+    step's stdout/stderr in the bucket through dagster-gcp (the UI shows them whichever worker ran the step)."""
     url = make_url(database_url).set(drivername="postgresql+psycopg2")  # see docker/dagster.yaml: the NOTIFY
     return yaml.safe_dump(
         {
             "storage": {"postgres": {"postgres_url": url.render_as_string(hide_password=False)}},
+            "compute_logs": {
+                "module": "dagster_gcp.gcs.compute_log_manager",
+                "class": "GCSComputeLogManager",
+                "config": {"bucket": bucket, "prefix": "fakenews/dagster/compute_logs", "local_dir": str(local_logs)},
+            },
             "telemetry": {"enabled": False},
         }
     )
@@ -43,7 +49,8 @@ def test_two_celery_workers_with_separate_disks_run_the_lifecycle(
 ):
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
-    (dagster_home / "dagster.yaml").write_text(_instance_yaml(postgres_databases.create("celery")))
+    instance = _instance_yaml(postgres_databases.create("celery"), gcs_bucket.name, tmp_path / "compute_logs")
+    (dagster_home / "dagster.yaml").write_text(instance)
     sources = write_news_csv(tmp_path / "news.csv", n=300, seed=31)
     config = run_config(tiny_encoder_dir)
     (tmp_path / "run_config.yaml").write_text(yaml.safe_dump(config))
@@ -67,6 +74,11 @@ def test_two_celery_workers_with_separate_disks_run_the_lifecycle(
             "TOKENIZERS_PARALLELISM": "false",
         }
 
+    # the schema first, as compose's dagster_init does: processes that create it at once collide
+    migrate = subprocess.run(
+        [str(BIN / "dagster"), "instance", "migrate"], env=env("init"), capture_output=True, text=True
+    )
+    assert migrate.returncode == 0, migrate.stdout[-2000:] + migrate.stderr[-3000:]
     workers = {}
     try:
         for name in WORKERS:
@@ -146,6 +158,8 @@ def test_two_celery_workers_with_separate_disks_run_the_lifecycle(
     champion = json.loads(stored["fakenews/production/champion.json"])["location"]
     distributed = json.loads(stored["fakenews/dagster/manifests/trained_model.json"])
     assert champion == distributed["bundle"] and f"fakenews/{champion}/variants/int8/model.safetensors" in stored
+    logs = {name for name in stored if name.startswith("fakenews/dagster/compute_logs/")}
+    assert len(logs) >= len(ran_on), "every step's stdout/stderr is in the bucket (dagster-gcp compute logs)"
     for name in (*WORKERS, "launcher"):  # each disk holds only what its own steps fetched or wrote
         assert not (tmp_path / name / "production" / "champion.json").exists()
 
