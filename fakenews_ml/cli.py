@@ -186,6 +186,17 @@ def _add_quantize(sub) -> None:
     p.set_defaults(run=_cmd_quantize)
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (argparse turns the error into one usage line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
 def _optional_fraction(text: str) -> float | None:
     if text.strip().lower() == "none":
         return None
@@ -235,7 +246,7 @@ def _add_predict(sub) -> None:
         choices=["fp32", "int8", "bf16", "auto"],
         help="auto = the quantized variant recommended by `fakenews quantize`, else fp32",
     )
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=positive_int, default=64, help="headlines per forward pass (default: 64)")
     p.set_defaults(run=_cmd_predict)
 
 

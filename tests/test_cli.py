@@ -449,6 +449,11 @@ def test_failed_predict_leaves_an_existing_output_untouched(cli_bundle, tmp_path
         (["quantize", "--model", "{missing}"], "no such model bundle"),
         (["train", "--sources", "{missing}.csv", "--out", "{out}", "--no-progress"], "not found"),
         (["train", "--sources", "{nolabel}", "--out", "{out}", "--no-progress"], "missing column(s) ['label']"),
+        (["train", "--sources", "{csv}", "--out", "{afile}/sub", "--no-progress"], "is not an existing folder"),
+        (["train", "--sources", "{csv}", "--out", "{folder}", "--no-progress"], "exists and is not a model bundle"),
+        (["train", "--sources", "{csv}", "--batch-size", "0", "--no-progress"], "batch_size"),
+        (["serve", "--log-url", "notaurl"], "the prediction log URL is not a SQLAlchemy URL"),
+        (["serve", "--log-url", "postgresql+psycopg://nobody@127.0.0.1:9/none"], "cannot open the prediction log"),
     ],
 )
 def test_other_commands_bad_input(argv, expected, cli_bundle, tmp_path, capsys, news_frame_factory):
@@ -462,7 +467,12 @@ def test_other_commands_bad_input(argv, expected, cli_bundle, tmp_path, capsys, 
         "csv": str(csv),
         "nolabel": str(nolabel),
         "out": str(tmp_path / "out"),
+        "afile": str(tmp_path / "a_file.txt"),
+        "folder": str(tmp_path / "someone_elses_folder"),
     }
+    (tmp_path / "a_file.txt").write_text("not a folder")
+    (tmp_path / "someone_elses_folder").mkdir()
+    (tmp_path / "someone_elses_folder" / "notes.txt").write_text("keep me")
     code = main([a.format(**values) for a in argv])
     captured = capsys.readouterr()
     assert code == 2
@@ -470,6 +480,19 @@ def test_other_commands_bad_input(argv, expected, cli_bundle, tmp_path, capsys, 
     assert len(lines) == 1 and lines[0].startswith(f"fakenews {argv[0]}: error: ")
     assert expected in lines[0]
     assert not (tmp_path / "out").exists()
+    assert (tmp_path / "someone_elses_folder" / "notes.txt").read_text() == "keep me"  # a user's files survive
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_predict_batch_size_must_be_a_positive_whole_number(value, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:  # argparse: usage and one error line, exit code 2
+        main(["predict", "--model", str(tmp_path), "--batch-size", value, "A headline"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        f"fakenews predict: error: argument --batch-size: expected a whole number of at least 1, got '{value}'"
+    )
 
 
 def test_bad_input_as_a_real_subprocess(tmp_path):

@@ -204,6 +204,15 @@ class PredictionLog:
                     metadata.create_all(conn)
             self._ready = True
 
+    def check_available(self) -> None:
+        """Connect (creating the tables if needed) now, or StorageConfigError in one line: a server started on a
+        log it cannot reach would otherwise fail only at its first request."""
+        try:
+            self._ensure_tables()
+        except SQLAlchemyError as exc:
+            first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise StorageConfigError(f"cannot open the prediction log {self!r}: {first}") from None
+
     def _read(self):
         self._ensure_tables()
         return self._engine.connect()

@@ -40,6 +40,7 @@ def run_server(
             config.allowed_hosts or f"the defaults ({config.host}, localhost, 127.0.0.1): see --allowed-hosts",
         )
     store = PredictionLog(log_url)
+    store.check_available()
     app = create_app(model, store, config, variant=variant)
     log.info("prediction log: %r", store)
     try:
