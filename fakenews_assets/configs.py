@@ -23,9 +23,11 @@ from fakenews_ml.config import (
     DataConfig,
     DriftConfig,
     GateConfig,
+    HyperparameterChoice,
     ModelConfig,
     ProfileConfig,
     QuantizeConfig,
+    SearchConfig,
     TrainConfig,
     ValidationConfig,
 )
@@ -98,6 +100,12 @@ TrainedModelConfig = derive_config(
     "Classifier head and fine-tuning hyperparameters (device and precision come from the compute resource).",
     (ModelConfig, ("pooling", "dropout")),
     (TrainConfig, tuple(f for f in TrainConfig.model_fields if f not in COMPUTE_FIELDS)),
+    (HyperparameterChoice, None),
+)
+HyperparameterSearchConfig = derive_config(
+    "HyperparameterSearchConfig",
+    "The Optuna study: its budget (trials, time), each trial's short training, and the search space.",
+    (SearchConfig, None),
 )
 QuantizedModelConfig = derive_config(
     "QuantizedModelConfig", "Serving variants and their parity bounds vs fp32.", (QuantizeConfig, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from fakenews_assets.assets.deployment import production_model, reference_profile
+from fakenews_assets.assets.model_lab import hyperparameter_search
 from fakenews_assets.assets.monitoring import (
     DAILY_PARTITIONS,
     daily_predictions,
@@ -15,13 +16,14 @@ from fakenews_assets.assets.monitoring import (
 # prediction_log source is read, not materialized). The daily-partitioned monitoring assets are not part of
 # it: a run covers either the one training graph or one day of traffic.
 TRAINING_SELECTION = dg.AssetSelection.assets(production_model, reference_profile).upstream().materializable()
+SEARCH_SELECTION = dg.AssetSelection.assets(hyperparameter_search)  # launched on purpose, never by the pipeline
 DRIFT_SELECTION = dg.AssetSelection.assets(daily_predictions, drift_report)
 
 full_pipeline_job = dg.define_asset_job(
     "full_pipeline",
-    selection=dg.AssetSelection.all() - DRIFT_SELECTION,
-    description="Every unpartitioned asset and check: ingest, merge feedback, validate, split, tokenize, train, "
-    "evaluate, quantize, promote, profile. (Drift reports are per day: drift_job.)",
+    selection=dg.AssetSelection.all() - DRIFT_SELECTION - SEARCH_SELECTION,
+    description="Every unpartitioned asset and check but the hyperparameter search: ingest, merge feedback, "
+    "validate, split, tokenize, train, evaluate, quantize, promote, profile. (Drift reports are per day: drift_job.)",
 )
 
 # The sources are re-read and the feedback labels re-snapshotted (so new data is picked up), and each step reuses

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # The seed project's dataset at its public release (Zenodo record 4561253).
 WELFAKE_URL = "https://zenodo.org/records/4561253/files/WELFake_Dataset.csv"
@@ -271,3 +271,64 @@ class DriftConfig(_Strict):
     max_current_rows: int = Field(5000, ge=2, description="Larger windows are sampled down (seeded)")
     require_same_model: bool = Field(True, description="Refuse to compare embeddings made by two different models")
     seed: int = 0
+
+
+class SearchConfig(_Strict):
+    """The hyperparameter search: its budget, each trial's short training and the search space. A parameter
+    is searched between its ``_min`` and ``_max`` (equal bounds fix it). Trials are compared on the
+    validation ROC-AUC, the metric early stopping and checkpointing watch. The defaults fit a 2-core CPU (a few
+    minutes per trial with the packaged encoder; the time budget ends the study within half an hour)."""
+
+    n_trials: int = Field(
+        8, ge=1, description="Trials the study holds when done (finished or pruned); more continues the same study"
+    )
+    timeout_minutes: float | None = Field(
+        30.0, gt=0, description="No new trial starts after this long (a running one finishes); None = no time budget"
+    )
+    train_rows: int = Field(1000, ge=8, description="Stratified, seeded sample of the train split each trial trains on")
+    val_rows: int | None = Field(
+        500, ge=8, description="Stratified, seeded sample of the val split each trial is scored on (None = all)"
+    )
+    epochs: int = Field(2, ge=1, description="Passes over the sample per trial; the pruner compares trials after each")
+    max_steps: int = Field(
+        200,
+        ge=1,
+        description="Most training steps per trial (a cap on the epochs; an epoch it cuts short is not validated)",
+    )
+    startup_trials: int = Field(4, ge=1, description="Random trials before the TPE sampler models the space")
+    pruner_startup_trials: int = Field(
+        2, ge=0, description="Trials that must finish before the median pruner may stop one"
+    )
+    pruner_warmup_epochs: int = Field(0, ge=0, description="Epochs a trial runs before it may be pruned")
+    seed: int = Field(42, description="Seed of the samples, the sampler and each trial's training")
+    learning_rate_min: float = Field(1e-5, gt=0, description="Encoder learning rate, lower bound (log scale)")
+    learning_rate_max: float = Field(2e-4, gt=0, description="Encoder learning rate, upper bound (log scale)")
+    head_learning_rate_min: float = Field(1e-4, gt=0, description="Head learning rate, lower bound (log scale)")
+    head_learning_rate_max: float = Field(5e-3, gt=0, description="Head learning rate, upper bound (log scale)")
+    dropout_min: float = Field(0.0, ge=0, lt=1, description="Dropout before the head, lower bound")
+    dropout_max: float = Field(0.3, ge=0, lt=1, description="Dropout before the head, upper bound")
+    rdrop_alpha_min: float = Field(0.0, ge=0, description="R-Drop weight, lower bound")
+    rdrop_alpha_max: float = Field(5.0, ge=0, description="R-Drop weight, upper bound")
+    weight_decay_min: float = Field(0.0, ge=0, description="AdamW weight decay, lower bound")
+    weight_decay_max: float = Field(0.1, ge=0, description="AdamW weight decay, upper bound")
+    batch_sizes: list[int] = Field(default_factory=lambda: [16, 32], description="Batch sizes to choose from")
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self):
+        for name in ("learning_rate", "head_learning_rate", "dropout", "rdrop_alpha", "weight_decay"):
+            low, high = getattr(self, f"{name}_min"), getattr(self, f"{name}_max")
+            if low > high:
+                raise ValueError(f"{name}_min ({low}) is above {name}_max ({high})")
+        if not self.batch_sizes or min(self.batch_sizes) < 1:
+            raise ValueError(f"batch_sizes must be positive integers, got {self.batch_sizes}")
+        return self
+
+
+class HyperparameterChoice(_Strict):
+    """Where trained_model's hyperparameters come from."""
+
+    use_best_hyperparameters: bool = Field(
+        False,
+        description="Train with the best trial of the latest hyperparameter_search (its learning rates, dropout, "
+        "R-Drop alpha, weight decay and batch size replace these values)",
+    )

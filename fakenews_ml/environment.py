@@ -85,6 +85,16 @@ def wandb_settings(environ: Mapping[str, str] | None = None) -> WandbSettings:
     )
 
 
+OPTUNA_STORAGE_ENV = "FAKENEWS_OPTUNA_STORAGE"
+
+
+def study_storage_url(instance_default: str | None = None) -> str:
+    """Where hyperparameter studies live (a SQLAlchemy URL): ``FAKENEWS_OPTUNA_STORAGE`` when set, else
+    ``instance_default`` (derived from the Dagster instance by the caller), else SQLite in the artifact store."""
+    explicit = os.environ.get(OPTUNA_STORAGE_ENV, "").strip()
+    return explicit or instance_default or f"sqlite:///{home_path('optuna', 'studies.db')}"
+
+
 def download_cache_dir() -> Path:
     return home_path("cache", "downloads", "")
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
-from fakenews_ml.config import DriftConfig, GateConfig, ModelConfig, ProfileConfig, ValidationConfig
+from fakenews_ml.config import DriftConfig, GateConfig, ModelConfig, ProfileConfig, SearchConfig, ValidationConfig
 
 # A relative POSIX path inside the artifact store (see fakenews_ml.store), checked on every load.
 Location = Annotated[str, AfterValidator(lambda value: _check_location(value))]
@@ -218,6 +218,51 @@ class TrainedModel(Manifest):
     seconds: float | None = None
 
 
+class TrialRecord(Record):
+    """One trial of a hyperparameter search, as the study's storage holds it."""
+
+    number: int
+    state: Literal["COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"]
+    value: float | None  # the objective (validation ROC-AUC); None unless complete
+    params: dict[str, float | int]
+    epochs_reported: int  # validations the pruner saw
+    last_reported: float | None = None  # the last of them (where a pruned trial stopped)
+    steps: int | None = None
+    seconds: float | None = None
+    wandb_run: str | None = None
+    worker: str | None = None
+    error: str | None = None
+
+
+class HyperparameterSearch(Manifest):
+    """An Optuna study over the training hyperparameters: where it is stored, its trials and the best one."""
+
+    stage: Literal["hyperparameter_search"] = "hyperparameter_search"
+    key: str  # of the study: the tokens, the search settings (not the budget), the compute, the code version
+    study: str
+    storage: str  # the study storage URL, credentials hidden
+    folder: Location  # the plots and this manifest, for this state of the study
+    objective: str
+    config: SearchConfig
+    tokenized_fingerprint: str
+    splits_fingerprint: str
+    train_rows: int
+    val_rows: int
+    best_trial: int
+    best_value: float
+    best_params: dict[str, float | int]
+    trials: list[TrialRecord]
+    complete: int
+    pruned: int
+    failed: int
+    new_trials: int  # started by this materialization (0: the study already held its budget)
+    importance: dict[str, float] = Field(default_factory=dict)
+    plots: dict[str, Location] = Field(default_factory=dict)
+    wandb_group: str | None = None
+    seconds: float | None = None
+    reused: bool = False
+
+
 class ModelScore(Manifest):
     """A bundle's fp32 metrics on one test split (kept per bundle and split: never computed twice)."""
 
@@ -414,6 +459,7 @@ AnyManifest = Annotated[
     | NewsSplits
     | TokenizedNews
     | TrainedModel
+    | HyperparameterSearch
     | ModelScore
     | ModelEvaluation
     | QuantizedModel

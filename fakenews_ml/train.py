@@ -74,11 +74,13 @@ def train_model(
     work_dir: Path | None = None,
     heldout: pd.DataFrame | None = None,
     titles: dict[str, list[str]] | None = None,
+    callbacks: list[Callback] | None = None,
 ) -> TrainResult:
     """Fit on ``train``, early-stop and checkpoint on ``val``, evaluate on ``test``, write the bundle
     (with ``heldout``, the frozen test rows, as ``heldout_test.csv`` when given). With ``titles`` (each
     split's headlines, in the tokenized rows' order) the lexical model is fitted and blended in, and a
-    seeded sample of train titles is kept for calibrating the int8 variant."""
+    seeded sample of train titles is kept for calibrating the int8 variant. ``callbacks`` join the trainer's
+    own (a hyperparameter trial's pruning callback)."""
     started = time.perf_counter()
     L.seed_everything(train_config.seed, workers=True, verbose=False)
     if train_config.num_threads:
@@ -112,6 +114,7 @@ def train_model(
             ),
             checkpoint,
             history,
+            *(callbacks or []),
         ],
         logger=logger if logger is not None else L.loggers.CSVLogger(work_dir, name="logs"),
         enable_progress_bar=train_config.progress_bar,

@@ -16,6 +16,7 @@ from fakenews_ml.manifests import (
     ReferenceProfile,
     TrainedModel,
 )
+from fakenews_ml.tracking import WandbSettings
 
 GROUP = "deployment"
 OWNERS = ["team:ml-platform"]
@@ -109,7 +110,11 @@ def quantization_parity(quantized_model: QuantizedModel) -> dg.AssetCheckResult:
     "the champion is still the one it was compared with. All three are re-verified here.",
 )
 def production_model(
-    config: ProductionModelConfig, model_evaluation: ModelEvaluation, quantized_model: QuantizedModel
+    context: dg.AssetExecutionContext,
+    config: ProductionModelConfig,
+    model_evaluation: ModelEvaluation,
+    quantized_model: QuantizedModel,
+    wandb: dg.ResourceParam[WandbSettings],
 ) -> dg.Output[ProductionModel]:
     from fakenews_ml.stages.promotion import promote_challenger
 
@@ -120,6 +125,7 @@ def production_model(
             description=f"not promoted: {refused}",
             metadata={"gate": model_evaluation.gate.reason},
         ) from refused
+    mirrored = mirror_to_wandb(context, manifest, wandb) if manifest.promoted else {}
     return dg.Output(
         manifest,
         data_version=dg.DataVersion(manifest.version),
@@ -133,8 +139,28 @@ def production_model(
             "serving_variant": manifest.serving_variant,
             "serving": location(manifest.serving),
             "gate": manifest.gate.reason,
+            "wandb_champion": dg.MetadataValue.json(mirrored or {"note": "not promoted now, or W&B off"}),
         },
     )
+
+
+def mirror_to_wandb(context: dg.AssetExecutionContext, manifest: ProductionModel, wandb: WandbSettings) -> dict:
+    """The promotion as W&B's ``champion`` alias on the bundle's artifact. The champion has already moved: a
+    failure here is reported (a warning and the metadata), never allowed to undo or hide the promotion."""
+    from fakenews_ml.environment import artifact_store
+    from fakenews_ml.tracking import mirror_promotion
+
+    try:
+        return mirror_promotion(
+            wandb,
+            artifact_store().path(manifest.champion),
+            previous=manifest.previous,
+            reason=manifest.reason,
+            aliases=(f"dagster-run-{context.run_id[:8]}",),
+        )
+    except Exception as problem:  # W&B unreachable, a broken offline folder, ...
+        context.log.warning("promotion not mirrored to W&B: %s", problem)
+        return {"error": f"{type(problem).__name__}: {problem}"}
 
 
 @dg.asset(

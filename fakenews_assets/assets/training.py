@@ -35,19 +35,37 @@ def trained_model(
     compute: ComputeResource,
     wandb: dg.ResourceParam[WandbSettings],
 ) -> dg.Output[TrainedModel]:
+    from fakenews_assets.assets.model_lab import latest_search
     from fakenews_ml.environment import artifact_store
+    from fakenews_ml.stages.search import best_hyperparameters, search_lineage
     from fakenews_ml.stages.training import model_config_for, train_or_reuse
     from fakenews_ml.tracking import TrainingRun
 
     train_config = core(config, TrainConfig, **compute.train_fields())
     model_config = model_config_for(tokenized_news, config.pooling, config.dropout)
+    search = None
+    if config.use_best_hyperparameters:
+        found, search_run = latest_search(context.instance)
+        model_config, train_config = best_hyperparameters(found, model_config, train_config)
+        search = {**search_lineage(found, tokenized_news), "dagster_run_id": search_run}
+        context.log.info("hyperparameters of %s trial %d: %s", search["study"], search["trial"], search["params"])
+        if not search["searched_on_these_tokens"]:
+            context.log.warning("the search ran on other tokens (%s)", found.tokenized_fingerprint)
     run = TrainingRun(
         wandb,
-        {"model": model_config.model_dump(), "train": train_config.model_dump(), "tokens": tokenized_news.fingerprint},
+        {
+            "model": model_config.model_dump(),
+            "train": train_config.model_dump(),
+            "tokens": tokenized_news.fingerprint,
+            "hyperparameter_search": search,
+        },
+        aliases=(f"dagster-run-{context.run_id[:8]}",),  # dagster-wandb's alias for what a run logged
     )
     manifest = None
     try:
-        manifest = train_or_reuse(tokenized_news, news_splits, model_config, train_config, make_logger=run.start)
+        manifest = train_or_reuse(
+            tokenized_news, news_splits, model_config, train_config, make_logger=run.start, search=search
+        )
     finally:
         wandb_run = run.finish(manifest, artifact_store().path(manifest.bundle) if manifest else None)
     if wandb_run:
@@ -72,6 +90,8 @@ def trained_model(
             "samples_per_second": number(manifest.training.samples_per_second, 1),
             "fit_seconds": number(manifest.training.fit_seconds, 1),
             "compute": dg.MetadataValue.json(compute.describe()),
+            "hyperparameters_from": f"{search['study']} trial {search['trial']}" if search else "this config",
+            **({"hyperparameter_search_run": dg.MetadataValue.dagster_run(search["dagster_run_id"])} if search else {}),
             "wandb_run": dg.MetadataValue.json(
                 manifest.wandb_run or {"note": "W&B was off when this bundle was trained"}
             ),

@@ -29,6 +29,15 @@ class TokenizedSplit:
     def row(self, i: int) -> np.ndarray:
         return self.input_ids[self.offsets[i] : self.offsets[i + 1]]
 
+    def take(self, indices: np.ndarray) -> TokenizedSplit:
+        """The rows at ``indices``, in that order."""
+        rows = [self.row(int(i)) for i in indices]
+        lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        flat = np.concatenate(rows).astype(np.int32) if rows else np.zeros(0, np.int32)
+        return TokenizedSplit(flat, offsets, self.labels[indices], self.ids[indices])
+
     def save(self, path: Path) -> Path:
         path = Path(path)
         with atomic_path(path) as tmp:

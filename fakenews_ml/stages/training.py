@@ -81,8 +81,9 @@ def _reusable(location: str, key: str) -> TrainedModel | None:
         return None
 
 
-def training_lineage(key: str, tokenized: TokenizedNews, splits: NewsSplits) -> dict:
-    """The one lineage format every bundle carries (the CLI and the asset graph write the same)."""
+def training_lineage(key: str, tokenized: TokenizedNews, splits: NewsSplits, search: dict | None = None) -> dict:
+    """The one lineage format every bundle carries (the CLI and the asset graph write the same). ``search``
+    names the hyperparameter study and trial whose parameters were used (``stages.search.search_lineage``)."""
     return {
         "cache_key": key,
         "code_version": CODE_VERSION,
@@ -93,6 +94,7 @@ def training_lineage(key: str, tokenized: TokenizedNews, splits: NewsSplits) -> 
         "sources": [source.model_dump() for source in splits.sources],
         "feedback": splits.feedback.model_dump(),
         "parent": champion_lineage(),
+        "hyperparameter_search": search,
     }
 
 
@@ -103,10 +105,12 @@ def train_or_reuse(
     train_config: TrainConfig,
     *,
     make_logger: Callable[[str], object] | None = None,
+    search: dict | None = None,
 ) -> TrainedModel:
     """Train a bundle at ``models/<key>`` in the store, or return the intact one already there.
 
-    ``make_logger(key)`` builds a Lightning logger, and is called only when training actually happens."""
+    ``make_logger(key)`` builds a Lightning logger, and is called only when training actually happens.
+    ``search`` (the study and trial the hyperparameters came from) goes into the lineage."""
     if (model_config.encoder, model_config.max_length) != (tokenized.encoder, tokenized.max_length):
         raise ValueError(
             f"model config (encoder {model_config.encoder!r}, max_length {model_config.max_length}) does not match "
@@ -124,7 +128,7 @@ def train_or_reuse(
         model_config,
         train_config,
         store.path(location),
-        lineage=training_lineage(key, tokenized, splits),
+        lineage=training_lineage(key, tokenized, splits, search),
         logger=make_logger(key) if make_logger else None,
         work_dir=store.path(join("runs", key)),
         heldout=load_frame(splits.splits["test"]),

@@ -66,7 +66,9 @@ ASSET_NAMES = (
 # The monitoring side: the observed prediction log and the daily-partitioned drift report with its check.
 MONITORING_NAMES = ("prediction_log", "daily_predictions", "drift_report")
 MONITORING_CHECKS = ("drift_within_thresholds",)
-ALL_ASSET_NAMES = ASSET_NAMES + MONITORING_NAMES
+# Launched on purpose, never by full_pipeline or retrain: the hyperparameter search.
+MODEL_LAB_NAMES = ("hyperparameter_search",)
+ALL_ASSET_NAMES = ASSET_NAMES + MONITORING_NAMES + MODEL_LAB_NAMES
 
 
 def run_config(encoder_dir: Path, training: dict | None = None, **ops) -> dict:
@@ -121,10 +123,11 @@ class Run:
 
 
 @contextmanager
-def fakenews_env(home: Path, sources: Path | str):
-    """FAKENEWS_HOME and FAKENEWS_SOURCES (and the offline switches) set as a run would see them."""
+def fakenews_env(home: Path, sources: Path | str, env: dict | None = None):
+    """FAKENEWS_HOME and FAKENEWS_SOURCES (and the offline switches, and ``env``) set as a run would see them."""
     with pytest.MonkeyPatch.context() as patch:
-        for key, value in {**OFFLINE_ENV, "FAKENEWS_HOME": str(home), "FAKENEWS_SOURCES": str(sources)}.items():
+        values = {**OFFLINE_ENV, "FAKENEWS_HOME": str(home), "FAKENEWS_SOURCES": str(sources), **(env or {})}
+        for key, value in values.items():
             patch.setenv(key, value)
         for key in ("FAKENEWS_GCS_BUCKET", "WANDB_API_KEY", "FAKENEWS_PREDICTION_LOG_URL"):
             patch.delenv(key, raising=False)
@@ -151,13 +154,15 @@ def materialize(
     io_dir: Path | None = None,
     partition_key: str | None = None,
     instance: dg.DagsterInstance | None = None,
+    env: dict | None = None,
 ) -> Run:
-    """The training graph (or ``selection``) in-process, with FAKENEWS_HOME and FAKENEWS_SOURCES set for the
-    run and the resources the environment would choose (plus, optionally, manifests read from ``io_dir``)."""
+    """The training graph (or ``selection``) in-process, with FAKENEWS_HOME and FAKENEWS_SOURCES (and ``env``)
+    set for the run and the resources the environment would choose (plus, optionally, manifests read from
+    ``io_dir``)."""
     from fakenews_assets.jobs import TRAINING_SELECTION
     from fakenews_assets.resources import ManifestIOManager, build_resources
 
-    with fakenews_env(home, sources):
+    with fakenews_env(home, sources, env):
         resources = build_resources()
         if io_dir is not None:
             resources["io_manager"] = ManifestIOManager(base_dir=str(io_dir))

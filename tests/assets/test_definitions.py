@@ -27,7 +27,7 @@ from fakenews_assets.resources import (
     wandb_config,
 )
 from fakenews_ml.code_versions import code_version
-from fakenews_ml.config import QuantizeConfig, TrainConfig
+from fakenews_ml.config import QuantizeConfig, SearchConfig, TrainConfig
 from fakenews_ml.errors import FakeNewsError
 
 from .conftest import ALL_ASSET_NAMES, ASSET_NAMES, CHECKS, all_checks
@@ -47,6 +47,7 @@ GROUPS = {
     "prediction_log": "monitoring",
     "daily_predictions": "monitoring",
     "drift_report": "monitoring",
+    "hyperparameter_search": "model_lab",
 }
 CHECKED = {
     "news_quality_suite": "validated_news",
@@ -80,6 +81,7 @@ def test_definitions_load_and_validate(defs):
         assert node.kinds, name
         assert node.code_version and node.code_version != "1", name
     assert graph.get(dg.AssetKey("trained_model")).pools == {"gpu"}
+    assert graph.get(dg.AssetKey("hyperparameter_search")).pools == {"gpu"}  # trials train on the same device
     # each asset's code version is its stage's, derived from the code (never a constant)
     assert graph.get(dg.AssetKey("trained_model")).code_version == code_version("fakenews_ml.stages.training")
     assert graph.get(dg.AssetKey("raw_news")).code_version == code_version("fakenews_ml.stages.ingest")
@@ -93,6 +95,9 @@ def test_definitions_load_and_validate(defs):
     assert upstream["production_model"] == {"model_evaluation", "quantized_model"}
     assert upstream["model_evaluation"] == {"trained_model", "news_splits"}
     assert upstream["reference_profile"] == {"production_model", "news_splits"}
+    # trained_model reads the latest search only when asked to: no edge, so no retrain selection holds a search
+    assert upstream["hyperparameter_search"] == {"tokenized_news", "news_splits"}
+    assert upstream["trained_model"] == {"tokenized_news", "news_splits"}
 
 
 def test_every_gate_is_a_blocking_check_on_its_asset(defs):
@@ -122,7 +127,8 @@ def _config_fields(defs, asset: str) -> dict:
 def test_launchpad_shows_every_hyperparameter_with_the_core_default(defs):
     fields = _config_fields(defs, "trained_model")
     expected = {name for name in TrainConfig.model_fields if name not in ("accelerator", "precision", "num_threads")}
-    assert expected | {"pooling", "dropout"} == set(fields)
+    assert expected | {"pooling", "dropout", "use_best_hyperparameters"} == set(fields)
+    assert fields["use_best_hyperparameters"].default_value is False
     for name in expected:
         assert fields[name].default_value == TrainConfig.model_fields[name].default, name
     assert fields["learning_rate"].description
@@ -131,6 +137,10 @@ def test_launchpad_shows_every_hyperparameter_with_the_core_default(defs):
     assert quantize["variants"].default_value == ["int8", "bf16"]
     assert quantize["min_agreement"].default_value == QuantizeConfig().min_agreement
     assert set(_config_fields(defs, "model_evaluation")) == {"metric", "tolerance"}
+    search = _config_fields(defs, "hyperparameter_search")
+    assert set(search) == set(SearchConfig.model_fields)
+    assert search["n_trials"].default_value == SearchConfig().n_trials
+    assert search["batch_sizes"].default_value == [16, 32]
     assert set(_config_fields(defs, "validated_news")) >= {"min_rows", "max_duplicate_rate", "min_fake_fraction"}
     # sources are read from FAKENEWS_SOURCES when the run starts, not frozen in at import
     assert RawNewsConfig().sources is None
@@ -153,6 +163,7 @@ def test_jobs_and_schedule_resolve(defs):
     assert full_checks == set(CHECKS)
     retrain_assets = {k.to_user_string() for k in retrain.asset_layer.executable_asset_keys}
     assert {"raw_news", "trained_model", "model_evaluation", "quantized_model", "production_model"} <= retrain_assets
+    assert "hyperparameter_search" not in retrain_assets  # a retrain never starts a search
     assert graph.get(dg.AssetKey("trained_model")).pools == {"gpu"}
 
     schedule = defs.resolve_schedule_def("weekly_retrain")

@@ -18,6 +18,8 @@ import pandas as pd
 import pytest
 import requests
 
+from fakenews_ml.wandb_offline import finished_offline_runs
+
 from .conftest import (
     ALL_ASSET_NAMES,
     ASSET_NAMES,
@@ -99,6 +101,12 @@ def test_headless_materialize_twice_on_a_real_sample(tmp_path, datasets_dir, tin
     assert target == str(home / trained.bundle) and len(history) == 1
     assert trained.wandb_run["mode"] == "offline" and trained.wandb_run["id"]
     assert list((home / "wandb" / "wandb").glob(f"offline-run-*-{trained.wandb_run['id']}")), "logged to W&B offline"
+    # the bundle's artifact, and the promotion's champion alias on the very same version (same files, same digest)
+    runs = {run.job_type: run for run in finished_offline_runs(home / "wandb")}
+    (logged,) = runs["train"].artifacts
+    (champion,) = runs["promotion"].artifacts
+    assert logged.digest == trained.wandb_run["artifact"]["digest"] == champion.digest
+    assert "champion" in champion.aliases and "model.safetensors" in logged.files
     weights = home / trained.bundle / "model.safetensors"
     mtime = weights.stat().st_mtime_ns
 
