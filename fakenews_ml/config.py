@@ -73,6 +73,9 @@ class ModelConfig(_Strict):
         "mean", description="Sentence vector: mean of token vectors, or the [CLS] token"
     )
     dropout: float = Field(0.1, ge=0, lt=1, description="Dropout before the classification head")
+    encoder_layers: int | None = Field(
+        None, ge=1, description="Keep only the encoder's first N transformer layers (a distilled student); None = all"
+    )
 
 
 class TrainConfig(_Strict):
@@ -332,3 +335,60 @@ class HyperparameterChoice(_Strict):
         description="Train with the best trial of the latest hyperparameter_search (its learning rates, dropout, "
         "R-Drop alpha, weight decay and batch size replace these values)",
     )
+
+
+class DistillConfig(_Strict):
+    """A student distilled from the trained (teacher) bundle: fewer encoder layers, trained on the teacher's
+    blended probabilities (softened by ``temperature``) and the hard labels, then served instead of the teacher
+    when it is within the quality bounds on the frozen test split and faster."""
+
+    student_layers: int | None = Field(
+        None,
+        ge=1,
+        description="Encoder layers the student keeps (the teacher's first N); None = half the teacher's "
+        "(3 of all-MiniLM-L6-v2's 6)",
+    )
+    init_from: Literal["teacher", "pretrained"] = Field(
+        "teacher",
+        description="Start the student from the fine-tuned teacher's embeddings, first layers and head, or from "
+        "the pretrained encoder's first layers",
+    )
+    lexical: Literal["auto", "own", "none"] = Field(
+        "auto",
+        description="The student's TF-IDF half: its own (fitted like the teacher's), none, or auto = whichever gives "
+        "the better validation ROC-AUC",
+    )
+    temperature: float = Field(2.0, gt=0, description="Softmax temperature of the soft targets (teacher and student)")
+    soft_weight: float = Field(
+        0.7, ge=0, description="Weight of the soft term: KL(teacher || student) at the temperature, times T^2"
+    )
+    hard_weight: float = Field(0.3, ge=0, description="Weight of the cross-entropy on the hard labels")
+    prediction_log_titles: int = Field(
+        0,
+        ge=0,
+        description="Also train on up to this many unlabelled titles from the prediction log, labelled by the "
+        "teacher (soft term only); 0 = off",
+    )
+    max_macro_f1_drop: float = Field(
+        0.01,
+        ge=-1,
+        le=1,
+        description="Student (served variant) test macro-F1 at most this far below the teacher's (0.01 = 1 point)",
+    )
+    max_roc_auc_drop: float = Field(
+        0.01, ge=-1, le=1, description="Student (served variant) test ROC-AUC at most this far below the teacher's"
+    )
+    min_speedup: float = Field(
+        1.0,
+        gt=0,
+        description="Served only when the student's served variant classifies more than this many times the "
+        "headlines per second of the teacher's (measured in one process, alternating)",
+    )
+    speed_rows: int = Field(2000, ge=16, description="Test headlines timed per speed round")
+    speed_rounds: int = Field(3, ge=1, description="Alternating timing rounds per model (the best round counts)")
+
+    @model_validator(mode="after")
+    def _some_loss(self):
+        if self.soft_weight + self.hard_weight <= 0:
+            raise ValueError("soft_weight and hard_weight are both 0: the student would learn nothing")
+        return self

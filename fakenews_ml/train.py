@@ -28,7 +28,7 @@ from fakenews_ml.model.datamodule import NewsDataModule
 from fakenews_ml.model.encoder import encoder_label
 from fakenews_ml.model.inference import predict_probs
 from fakenews_ml.model.lexical import blend, cross_fit, fit_blend
-from fakenews_ml.model.lightning_module import ClassifierModule, balanced_class_weights
+from fakenews_ml.model.lightning_module import ClassifierModule, SoftTargets, balanced_class_weights
 
 CALIBRATION_ROWS = 512
 MONITOR = "val_roc_auc"  # threshold-free, robust to the class imbalance
@@ -75,12 +75,20 @@ def train_model(
     heldout: pd.DataFrame | None = None,
     titles: dict[str, list[str]] | None = None,
     callbacks: list[Callback] | None = None,
+    soft_targets: SoftTargets | None = None,
+    initial_state: dict[str, torch.Tensor] | None = None,
+    lexical_if_better: bool = False,
 ) -> TrainResult:
     """Fit on ``train``, early-stop and checkpoint on ``val``, evaluate on ``test``, write the bundle
     (with ``heldout``, the frozen test rows, as ``heldout_test.csv`` when given). With ``titles`` (each
     split's headlines, in the tokenized rows' order) the lexical model is fitted and blended in, and a
     seeded sample of train titles is kept for calibrating the int8 variant. ``callbacks`` join the trainer's
-    own (a hyperparameter trial's pruning callback)."""
+    own (a hyperparameter trial's pruning callback).
+
+    A distilled student comes through here too: ``soft_targets`` (the teacher's probabilities per train row)
+    change the loss, ``initial_state`` (the teacher's weights) starts every tensor the student has from the
+    teacher's, and ``lexical_if_better`` keeps the lexical half only when the blend's validation ROC-AUC is
+    higher than the transformer's alone."""
     started = time.perf_counter()
     L.seed_everything(train_config.seed, workers=True, verbose=False)
     if train_config.num_threads:
@@ -90,7 +98,10 @@ def train_model(
 
     data = NewsDataModule(tokenized, train_config.batch_size, tokenizer.pad_token_id, seed=train_config.seed)
     weights = balanced_class_weights(data.class_counts()) if train_config.class_weighting == "balanced" else None
-    module = ClassifierModule(HeadlineClassifier.from_pretrained(model_config), train_config, weights)
+    network = HeadlineClassifier.from_pretrained(model_config)
+    if initial_state is not None:
+        start_from(network, initial_state)
+    module = ClassifierModule(network, train_config, weights, soft_targets)
 
     history = EpochHistory()
     checkpoint = ModelCheckpoint(
@@ -136,9 +147,14 @@ def train_model(
         for name, split in tokenized.items()
         if name != "train"
     }
-    lexical, blend_weights, components = None, None, {}
+    lexical, blend_weights, components, lexical_choice = None, None, {}, None
     if train_config.lexical_blend and titles is not None:
+        transformer_probs = probs
         lexical, blend_weights, probs, components = _blend_in_lexical(tokenized, titles, probs)
+        if lexical_if_better:
+            lexical_choice = _lexical_choice(tokenized["val"].labels, transformer_probs["val"], probs["val"])
+            if not lexical_choice["kept"]:
+                lexical, blend_weights, probs = None, None, transformer_probs
     threshold = tune_threshold(tokenized["val"].labels, probs["val"])
     val_metrics = compute_metrics(tokenized["val"].labels, probs["val"], threshold)
     test_metrics, plots = {}, {}
@@ -161,6 +177,7 @@ def train_model(
             "test": test_metrics,
             "best_epoch_score": _best_score(checkpoint),
             "components": components,
+            **({"lexical_choice": lexical_choice} if lexical_choice else {}),
         },
         lineage={"encoder": encoder_label(model_config.encoder), **(lineage or {})},
         train_config=train_config.model_dump(),
@@ -193,6 +210,30 @@ def train_model(
         samples_per_second=seen / fit_seconds if fit_seconds else 0.0,
         plots={name: bundle_path / "plots" / Path(p).name for name, p in plots.items()},
     )
+
+
+def start_from(model: HeadlineClassifier, state: dict[str, torch.Tensor]) -> None:
+    """Load every tensor ``model`` has from ``state`` (a larger model of the same family: a student takes its
+    teacher's embeddings, first layers and head); a tensor missing or of another shape is a ValueError."""
+    own = model.state_dict()
+    unfit = [name for name, tensor in own.items() if name not in state or state[name].shape != tensor.shape]
+    if unfit:
+        raise ValueError(f"the initial weights do not fit the model ({len(unfit)} tensors, e.g. {unfit[:3]})")
+    model.load_state_dict({name: state[name].detach().clone().float() for name in own})
+
+
+def _lexical_choice(labels: np.ndarray, transformer: np.ndarray, blended: np.ndarray) -> dict:
+    """Keep the lexical half only if the blend ranks validation rows better than the transformer alone."""
+    from sklearn.metrics import roc_auc_score
+
+    if len(np.unique(labels)) < 2:
+        return {"kept": True, "reason": "validation split has one class: kept as configured"}
+    alone, with_lexical = float(roc_auc_score(labels, transformer)), float(roc_auc_score(labels, blended))
+    return {
+        "kept": with_lexical > alone,
+        "val_roc_auc_transformer": alone,
+        "val_roc_auc_blend": with_lexical,
+    }
 
 
 def _blend_in_lexical(tokenized: dict[str, TokenizedSplit], titles: dict[str, list[str]], probs: dict[str, np.ndarray]):

@@ -332,3 +332,45 @@ def test_encoders_without_a_pooler_work_end_to_end(tiny_tokenizer, tmp_path):
     assert type(loaded.model.encoder).__name__ == "DistilBertModel"
     with torch.no_grad():
         torch.testing.assert_close(loaded.model(ids, mask), logits, rtol=0, atol=0)
+
+
+def test_distillation_loss_is_hard_cross_entropy_plus_tempered_kl(tiny_model_config, tiny_tokenizer):
+    from fakenews_ml.model.lightning_module import SoftTargets
+
+    model = HeadlineClassifier.from_pretrained(tiny_model_config).eval()
+    batch, loss_fn = _labelled_batch(tiny_tokenizer), torch.nn.CrossEntropyLoss()
+    batch["index"] = torch.tensor([3, 2, 1, 0])  # rows of the train split, in batch order
+    logits = model(batch["input_ids"], batch["attention_mask"])
+    hard = loss_fn(logits, batch["labels"])
+
+    def targets(probs, labelled=(True,) * 4, soft=0.7, hard_weight=0.3, temperature=2.0):
+        return SoftTargets(torch.tensor(probs), torch.tensor(labelled), temperature, soft, hard_weight)
+
+    # a teacher that agrees with the student exactly: the KL term is 0, the cross-entropy is left
+    own = torch.softmax(logits, -1)[:, 1].detach()[torch.tensor([3, 2, 1, 0])]  # by row index
+    torch.testing.assert_close(training_loss(model, batch, loss_fn, 0.0, targets(own.tolist())), 0.3 * hard)
+    # a confident teacher: KL at temperature T, times T^2, computed by hand
+    probs = [0.9, 0.2, 0.99, 0.01]  # rows 0..3
+    teacher = torch.tensor(probs)[batch["index"]]
+    fake = torch.sigmoid(torch.logit(teacher) / 2.0)
+    target = torch.stack([1 - fake, fake], -1)
+    kl = (target * (target.log() - (logits / 2.0).log_softmax(-1))).sum(-1).mean() * 4.0
+    torch.testing.assert_close(training_loss(model, batch, loss_fn, 0.0, targets(probs)), 0.3 * hard + 0.7 * kl)
+    # rows without a label (prediction-log titles) only get the soft term
+    unlabelled = targets(probs, labelled=(False,) * 4)
+    torch.testing.assert_close(training_loss(model, batch, loss_fn, 0.0, unlabelled), 0.7 * kl)
+
+
+def test_a_student_keeps_the_first_layers_and_starts_from_its_teacher(tiny_model_config):
+    from fakenews_ml.train import start_from
+
+    teacher = HeadlineClassifier.from_pretrained(tiny_model_config)
+    student = HeadlineClassifier.from_pretrained(tiny_model_config.model_copy(update={"encoder_layers": 1}))
+    assert len(student.encoder.encoder.layer) == student.encoder.config.num_hidden_layers == 1
+    assert len(teacher.encoder.encoder.layer) == 2
+    torch.nn.init.normal_(teacher.head.weight)
+    start_from(student, teacher.state_dict())
+    for name, tensor in student.state_dict().items():
+        torch.testing.assert_close(tensor, teacher.state_dict()[name], msg=name)
+    with pytest.raises(ValueError, match="cannot keep 3"):
+        HeadlineClassifier.from_pretrained(tiny_model_config.model_copy(update={"encoder_layers": 3}))

@@ -22,8 +22,9 @@ class HeadlineClassifier(nn.Module):
 
     @classmethod
     def from_pretrained(cls, config: ModelConfig) -> HeadlineClassifier:
+        """The pretrained encoder (its first ``config.encoder_layers`` layers when set: a student) with a new head."""
         source = resolve_encoder(config.encoder)
-        encoder_config = AutoConfig.from_pretrained(source)
+        encoder_config = truncated(AutoConfig.from_pretrained(source), config.encoder_layers)
         encoder = AutoModel.from_pretrained(source, config=encoder_config, **_no_pooler(encoder_config))
         return cls(encoder, config.pooling, config.dropout)
 
@@ -47,6 +48,19 @@ class HeadlineClassifier(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.embed(input_ids, attention_mask))).float()
+
+
+def truncated(encoder_config: PretrainedConfig, layers: int | None) -> PretrainedConfig:
+    """``encoder_config`` with only its first ``layers`` transformer layers (None: unchanged). Loading weights
+    into it keeps layers 0..N-1 and leaves the rest out; every encoder family names its depth
+    ``num_hidden_layers`` (DistilBERT through an alias)."""
+    if layers is None:
+        return encoder_config
+    available = encoder_config.num_hidden_layers
+    if layers > available:
+        raise ValueError(f"the encoder has {available} layers: a student cannot keep {layers}")
+    encoder_config.num_hidden_layers = layers
+    return encoder_config
 
 
 def _no_pooler(encoder_config: PretrainedConfig) -> dict:
