@@ -21,6 +21,7 @@ from pydantic import Field
 
 from fakenews_ml.config import (
     DataConfig,
+    DistillConfig,
     DriftConfig,
     GateConfig,
     HyperparameterChoice,
@@ -101,6 +102,13 @@ TrainedModelConfig = derive_config(
     (ModelConfig, ("pooling", "dropout")),
     (TrainConfig, tuple(f for f in TrainConfig.model_fields if f not in COMPUTE_FIELDS)),
     (HyperparameterChoice, None),
+)
+DistilledModelConfig = derive_config(
+    "DistilledModelConfig",
+    "The student: its depth, its lexical half, the distillation loss, the serving bounds against its teacher, and "
+    "its fine-tuning hyperparameters (device and precision come from the compute resource).",
+    (DistillConfig, None),
+    (TrainConfig, tuple(f for f in TrainConfig.model_fields if f not in (*COMPUTE_FIELDS, "lexical_blend"))),
 )
 HyperparameterSearchConfig = derive_config(
     "HyperparameterSearchConfig",

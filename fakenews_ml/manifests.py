@@ -12,7 +12,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
-from fakenews_ml.config import DriftConfig, GateConfig, ModelConfig, ProfileConfig, SearchConfig, ValidationConfig
+from fakenews_ml.config import (
+    DistillConfig,
+    DriftConfig,
+    GateConfig,
+    ModelConfig,
+    ProfileConfig,
+    SearchConfig,
+    ValidationConfig,
+)
 
 # A relative POSIX path inside the artifact store (see fakenews_ml.store), checked on every load.
 Location = Annotated[str, AfterValidator(lambda value: _check_location(value))]
@@ -335,6 +343,72 @@ class QuantizedModel(Manifest):
     reused: bool = False
 
 
+class ServedSpeed(Record):
+    """One model's served variant timed on the same test headlines, alternating with the other's."""
+
+    variant: str
+    rows_per_second: float
+    rounds: list[float]  # rows/s of each round
+
+
+class StudentComparison(Record):
+    """The student's served variant against its teacher on the frozen test split, and the decision's bounds."""
+
+    teacher: Metrics  # the teacher (fp32, blended) on the test split
+    teacher_served: Metrics  # the teacher's served variant on the same rows
+    student: Metrics  # the student's served variant (int8 when within its parity bounds)
+    student_fp32: Metrics
+    macro_f1_drop: float  # teacher - student, in [0, 1] units (0.01 = 1 point)
+    roc_auc_drop: float | None
+    max_macro_f1_drop: float
+    max_roc_auc_drop: float
+    within_bounds: bool
+    teacher_speed: ServedSpeed
+    student_speed: ServedSpeed
+    speedup: float  # student rows/s / teacher rows/s
+    min_speedup: float
+    faster: bool
+    test_rows: int
+    test_digest: str
+    reason: str
+
+
+class TeacherRef(Record):
+    bundle: Location
+    version: str
+    weights_sha256: str
+    layers: int
+    parameters: int
+
+
+class DistilledModel(Manifest):
+    """A student bundle (a normal bundle at models/<key>, its lineage naming its teacher), its quantized
+    variants, and how it compares with the teacher."""
+
+    stage: Literal["distilled_model"] = "distilled_model"
+    student: TrainedModel  # the student's bundle, as any trained bundle is described
+    quantized: QuantizedModel  # its serving variants and parity report
+    teacher: TeacherRef
+    layers: int
+    parameters: int
+    lexical: Literal["own", "none"]
+    lexical_choice: dict[str, Any] | None  # what auto compared on val
+    unlabelled_titles: int  # prediction-log titles the teacher labelled for it
+    config: DistillConfig
+    comparison: StudentComparison
+    reused: bool = False
+
+
+class StudentDecision(Record):
+    """production_model's choice between the student's served variant and the teacher's, with both numbers."""
+
+    serve_student: bool
+    reason: str
+    student_bundle: Location | None
+    teacher_bundle: Location
+    comparison: StudentComparison | None
+
+
 class ProductionModel(Manifest):
     stage: Literal["production_model"] = "production_model"
     champion: Location
@@ -345,6 +419,8 @@ class ProductionModel(Manifest):
     promoted: bool
     reason: str
     gate: GateDecision
+    served: Literal["teacher", "student"] = "teacher"
+    student: StudentDecision | None = None
 
 
 class ProfiledModel(Record):
@@ -463,6 +539,7 @@ AnyManifest = Annotated[
     | ModelScore
     | ModelEvaluation
     | QuantizedModel
+    | DistilledModel
     | ProductionModel
     | ReferenceProfile
     | DailyPredictions

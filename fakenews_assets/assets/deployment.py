@@ -9,6 +9,7 @@ from fakenews_ml.code_versions import code_version
 from fakenews_ml.config import ProfileConfig, QuantizeConfig
 from fakenews_ml.errors import PromotionRefused
 from fakenews_ml.manifests import (
+    DistilledModel,
     ModelEvaluation,
     NewsSplits,
     ProductionModel,
@@ -107,19 +108,23 @@ def quantization_parity(quantized_model: QuantizedModel) -> dg.AssetCheckResult:
     code_version=code_version("fakenews_ml.stages.promotion"),
     description="The champion that serves predictions: the challenger is promoted (an atomic link swap, so a "
     "crash leaves the old champion serving) only if the gate passed, its quantized variants passed parity, and "
-    "the champion is still the one it was compared with. All three are re-verified here.",
+    "the champion is still the one it was compared with. All three are re-verified here. The champion is the "
+    "challenger's distilled student (served as its int8 variant) instead when the student's check passes "
+    "(within its bounds of the teacher on the frozen test split, re-verified here) and it is faster; otherwise "
+    "the teacher. The decision and both models' numbers are in the metadata.",
 )
 def production_model(
     context: dg.AssetExecutionContext,
     config: ProductionModelConfig,
     model_evaluation: ModelEvaluation,
     quantized_model: QuantizedModel,
+    distilled_model: DistilledModel,
     wandb: dg.ResourceParam[WandbSettings],
 ) -> dg.Output[ProductionModel]:
     from fakenews_ml.stages.promotion import promote_challenger
 
     try:
-        manifest = promote_challenger(model_evaluation, quantized_model, note=config.note)
+        manifest = promote_challenger(model_evaluation, quantized_model, note=config.note, distilled=distilled_model)
     except PromotionRefused as refused:
         raise dg.Failure(
             description=f"not promoted: {refused}",
@@ -139,9 +144,34 @@ def production_model(
             "serving_variant": manifest.serving_variant,
             "serving": location(manifest.serving),
             "gate": manifest.gate.reason,
+            **served_metadata(manifest),
             "wandb_champion": dg.MetadataValue.json(mirrored or {"note": "not promoted now, or W&B off"}),
         },
     )
+
+
+def served_metadata(manifest: ProductionModel) -> dict:
+    """Which model serves (teacher or its student), why, and both models' numbers on the frozen test split."""
+    decision = manifest.student
+    if decision is None or decision.comparison is None:
+        return {"served": manifest.served}
+    c = decision.comparison
+    return {
+        "served": manifest.served,
+        "serving_decision": decision.reason,
+        "teacher_bundle": location(decision.teacher_bundle),
+        "student_bundle": location(decision.student_bundle),
+        "teacher_macro_f1": number(c.teacher.macro_f1),
+        "teacher_roc_auc": number(c.teacher.roc_auc),
+        "teacher_served_variant": c.teacher_speed.variant,
+        "teacher_headlines_per_s": number(c.teacher_speed.rows_per_second, 1),
+        "student_macro_f1": number(c.student.macro_f1),
+        "student_roc_auc": number(c.student.roc_auc),
+        "student_served_variant": c.student_speed.variant,
+        "student_headlines_per_s": number(c.student_speed.rows_per_second, 1),
+        "student_speedup": number(c.speedup, 2),
+        "student_within_bounds": c.within_bounds,
+    }
 
 
 def mirror_to_wandb(context: dg.AssetExecutionContext, manifest: ProductionModel, wandb: WandbSettings) -> dict:

@@ -1,15 +1,32 @@
-"""Training group: trained_model (fine-tuned with Lightning; reused when nothing changed) and model_evaluation
-(challenger vs the current champion on the same frozen test split), each blocking check beside its asset."""
+"""Training group: trained_model (fine-tuned with Lightning; reused when nothing changed), distilled_model (a
+smaller student of it, compared with it) and model_evaluation (challenger vs the current champion on the same
+frozen test split), each blocking check beside its asset."""
 
 import dagster as dg
 
-from fakenews_assets.configs import ModelEvaluationConfig, TrainedModelConfig, core
+from fakenews_assets.configs import DistilledModelConfig, ModelEvaluationConfig, TrainedModelConfig, core
 from fakenews_assets.k8s import GPU_TRAINING_STEP, MODEL_CPU_STEP
-from fakenews_assets.metadata import history_table, location, metrics_table, number, plots_markdown, plotted_metrics
-from fakenews_assets.resources import ComputeResource
+from fakenews_assets.metadata import (
+    history_table,
+    location,
+    metrics_table,
+    number,
+    plots_markdown,
+    plotted_metrics,
+    table,
+)
+from fakenews_assets.resources import ComputeResource, PredictionLogStore
 from fakenews_ml.code_versions import code_version
-from fakenews_ml.config import GateConfig, TrainConfig
-from fakenews_ml.manifests import ModelEvaluation, NewsSplits, TokenizedNews, TrainedModel
+from fakenews_ml.config import DistillConfig, GateConfig, TrainConfig
+from fakenews_ml.manifests import (
+    DistilledModel,
+    Metrics,
+    ModelEvaluation,
+    NewsSplits,
+    QuantizedModel,
+    TokenizedNews,
+    TrainedModel,
+)
 from fakenews_ml.tracking import WandbSettings
 
 GROUP = "training"
@@ -186,5 +203,155 @@ def challenger_not_worse(model_evaluation: ModelEvaluation) -> dg.AssetCheckResu
             "tolerance": number(gate.tolerance),
             "challenger_version": model_evaluation.challenger.version,
             "champion_version": model_evaluation.champion.version if model_evaluation.champion else "none",
+        },
+    )
+
+
+STUDENT_COLUMNS = {
+    "model": "string",
+    "variant": "string",
+    "macro_f1": "float",
+    "roc_auc": "float",
+    "accuracy": "float",
+    "headlines_per_s": "float",
+}
+
+
+def comparison_table(distilled: DistilledModel) -> dg.MetadataValue:
+    """The teacher and the student, fp32 and served, on the frozen test split, with their served speed."""
+    c = distilled.comparison
+
+    def row(model: str, variant: str, metrics: Metrics, speed: float | None) -> dict:
+        return {
+            "model": model,
+            "variant": variant,
+            "macro_f1": round(metrics.macro_f1, 4),
+            "roc_auc": None if metrics.roc_auc is None else round(metrics.roc_auc, 4),
+            "accuracy": round(metrics.accuracy, 4),
+            "headlines_per_s": speed,
+        }
+
+    rows = [
+        row(f"teacher ({distilled.teacher.layers} layers)", "fp32", c.teacher, None),
+        row(f"teacher ({distilled.teacher.layers} layers)", c.teacher_speed.variant, c.teacher_served,
+            c.teacher_speed.rows_per_second),
+        row(f"student ({distilled.layers} layers)", "fp32", c.student_fp32, None),
+        row(f"student ({distilled.layers} layers)", c.student_speed.variant, c.student, c.student_speed.rows_per_second),
+    ]  # fmt: skip
+    return table(rows, STUDENT_COLUMNS)
+
+
+@dg.asset(
+    op_tags=GPU_TRAINING_STEP,
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"pytorch", "lightning"},
+    code_version=code_version("fakenews_ml.stages.distillation"),
+    pool="gpu",
+    description="A smaller student of trained_model (by default the first half of its encoder layers, with its own "
+    "lexical half or none, whichever scores better on val), trained through the same training path on the "
+    "teacher's blended probabilities (softened by a temperature) and the hard labels; a normal bundle at "
+    "models/<key> whose lineage names its teacher, quantized to int8 with the parity report, and compared with "
+    "the teacher on the frozen test split (served variants' quality and throughput, timed alternately). "
+    "production_model serves it instead of the teacher when its check passes and it is faster.",
+)
+def distilled_model(
+    context: dg.AssetExecutionContext,
+    config: DistilledModelConfig,
+    trained_model: TrainedModel,
+    quantized_model: QuantizedModel,
+    tokenized_news: TokenizedNews,
+    news_splits: NewsSplits,
+    compute: ComputeResource,
+    log_store: PredictionLogStore,
+) -> dg.Output[DistilledModel]:
+    from fakenews_ml.stages.distillation import distill_or_reuse
+
+    distill = core(config, DistillConfig)
+    train_config = core(config, TrainConfig, **compute.train_fields())
+    log_frame = None
+    if distill.prediction_log_titles:
+        with log_store.open() as log:
+            log_frame = log.recent(distill.prediction_log_titles * 2)  # room for duplicates and split titles
+    manifest = distill_or_reuse(
+        trained_model, quantized_model, tokenized_news, news_splits, train_config, distill, log_frame=log_frame
+    )
+    c = manifest.comparison
+    context.log.info("%s student %s: %s", "reused" if manifest.reused else "trained", manifest.student.bundle, c.reason)
+    return dg.Output(
+        manifest,
+        data_version=dg.DataVersion(f"{manifest.student.weights_sha256[:16]}:{c.test_digest[:8]}"),
+        metadata={
+            "reused": manifest.reused,
+            "bundle": location(manifest.student.bundle),
+            "version": manifest.student.version,
+            "teacher_version": manifest.teacher.version,
+            "teacher": location(manifest.teacher.bundle),
+            "code_version": manifest.code_version,
+            "layers": dg.MetadataValue.int(manifest.layers),
+            "teacher_layers": dg.MetadataValue.int(manifest.teacher.layers),
+            "parameters": dg.MetadataValue.int(manifest.parameters),
+            "teacher_parameters": dg.MetadataValue.int(manifest.teacher.parameters),
+            "lexical": manifest.lexical,
+            "lexical_choice": dg.MetadataValue.json(manifest.lexical_choice or {"note": "as configured"}),
+            "unlabelled_titles": dg.MetadataValue.int(manifest.unlabelled_titles),
+            "comparison": comparison_table(manifest),
+            "macro_f1_drop_points": number(100 * c.macro_f1_drop, 2),
+            "roc_auc_drop_points": number(None if c.roc_auc_drop is None else 100 * c.roc_auc_drop, 2),
+            "speedup": number(c.speedup, 2),
+            "within_bounds": c.within_bounds,
+            "faster": c.faster,
+            "student_int8_agreement": number(manifest.quantized.parity["int8"].agreement)
+            if "int8" in manifest.quantized.parity
+            else "n/a",
+            "serving": location(manifest.quantized.serving),
+            "decision": c.reason,
+            **plotted_metrics("student_test_", manifest.student.metrics.test),
+        },
+    )
+
+
+@dg.asset_check(
+    asset=distilled_model,
+    blocking=True,
+    additional_ins={"trained_model": dg.AssetIn("trained_model")},
+    description="The student against its teacher on the frozen test split: its served variant's macro-F1 and "
+    "ROC-AUC at most max_macro_f1_drop / max_roc_auc_drop below the teacher's. Outside the bounds the check fails "
+    "(warning): production_model then keeps serving the teacher. A student that is not this teacher's, or whose "
+    "int8 variant fails parity, is an error and blocks promotion.",
+)
+def student_within_teacher_bounds(distilled_model: DistilledModel, trained_model: TrainedModel) -> dg.AssetCheckResult:
+    from fakenews_ml.stages.distillation import within_bounds
+
+    c = distilled_model.comparison
+    broken = []
+    if distilled_model.teacher.bundle != trained_model.bundle:
+        broken.append(f"distilled from {distilled_model.teacher.bundle}, not from {trained_model.bundle}")
+    if distilled_model.layers >= distilled_model.teacher.layers:
+        broken.append(
+            f"{distilled_model.layers} layers is not smaller than the teacher's {distilled_model.teacher.layers}"
+        )
+    if not distilled_model.quantized.passed:
+        broken.append(f"no student variant within parity bounds ({distilled_model.quantized.failed_variants})")
+    passed = not broken and within_bounds(c)
+    return dg.AssetCheckResult(
+        passed=passed,
+        # out of bounds: not served, the teacher is (a warning); broken evidence stops the graph (an error)
+        severity=dg.AssetCheckSeverity.ERROR if broken else dg.AssetCheckSeverity.WARN,
+        description="; ".join(broken) or c.reason,
+        metadata={
+            "teacher_macro_f1": number(c.teacher.macro_f1),
+            "student_macro_f1": number(c.student.macro_f1),
+            "teacher_roc_auc": number(c.teacher.roc_auc),
+            "student_roc_auc": number(c.student.roc_auc),
+            "macro_f1_drop": number(c.macro_f1_drop),
+            "roc_auc_drop": number(c.roc_auc_drop),
+            "max_macro_f1_drop": number(c.max_macro_f1_drop),
+            "max_roc_auc_drop": number(c.max_roc_auc_drop),
+            "student_variant": c.student_speed.variant,
+            "speedup": number(c.speedup, 2),
+            "test_rows": dg.MetadataValue.int(c.test_rows),
+            "teacher_version": distilled_model.teacher.version,
+            "student_version": distilled_model.student.version,
         },
     )

@@ -42,8 +42,18 @@ WORSE_TRAINING = {
     "head_learning_rate": 1e-9,
     "lexical_blend": False,
 }
+# The student in the asset tests: trained like the teacher, timed briefly, and never served unless a test
+# asks for it (it is rarely faster than a 2-layer, 32-wide teacher: what serves must not depend on timing).
+STUDENT_TRAINING = {
+    **GOOD_TRAINING,
+    "rdrop_alpha": 0.0,
+    "speed_rows": 64,
+    "speed_rounds": 1,
+    "min_speedup": 1000.0,
+}
 # The training graph (what full_pipeline and retrain materialize) and its blocking checks.
 CHECKS = (
+    "student_within_teacher_bounds",
     "news_quality_suite",
     "splits_do_not_leak",
     "model_is_sane",
@@ -58,6 +68,7 @@ ASSET_NAMES = (
     "news_splits",
     "tokenized_news",
     "trained_model",
+    "distilled_model",
     "model_evaluation",
     "quantized_model",
     "production_model",
@@ -76,6 +87,7 @@ def run_config(encoder_dir: Path, training: dict | None = None, **ops) -> dict:
         "ops": {
             "tokenized_news": {"config": {"encoder": str(encoder_dir), "max_length": MAX_LENGTH}},
             "trained_model": {"config": dict(training or GOOD_TRAINING)},
+            "distilled_model": {"config": dict(STUDENT_TRAINING)},
             "reference_profile": {"config": {"sample_size": 40}},
             **{name: {"config": value} for name, value in ops.items()},
         },

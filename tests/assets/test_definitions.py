@@ -40,6 +40,7 @@ GROUPS = {
     "news_splits": "data",
     "tokenized_news": "data",
     "trained_model": "training",
+    "distilled_model": "training",
     "model_evaluation": "training",
     "quantized_model": "deployment",
     "production_model": "deployment",
@@ -53,6 +54,7 @@ CHECKED = {
     "news_quality_suite": "validated_news",
     "splits_do_not_leak": "news_splits",
     "model_is_sane": "trained_model",
+    "student_within_teacher_bounds": "distilled_model",
     "quantization_parity": "quantized_model",
     "challenger_not_worse": "model_evaluation",
     "feedback_quality_suite": "feedback_labels",
@@ -92,7 +94,10 @@ def test_definitions_load_and_validate(defs):
     assert upstream["feedback_labels"] == {"prediction_log"}
     assert upstream["daily_predictions"] == {"prediction_log"}
     assert upstream["drift_report"] == {"daily_predictions", "reference_profile"}
-    assert upstream["production_model"] == {"model_evaluation", "quantized_model"}
+    # the student is part of the training graph: production_model chooses between it and its teacher
+    assert upstream["production_model"] == {"model_evaluation", "quantized_model", "distilled_model"}
+    assert upstream["distilled_model"] == {"trained_model", "quantized_model", "tokenized_news", "news_splits"}
+    assert graph.get(dg.AssetKey("distilled_model")).pools == {"gpu"}
     assert upstream["model_evaluation"] == {"trained_model", "news_splits"}
     assert upstream["reference_profile"] == {"production_model", "news_splits"}
     # trained_model reads the latest search only when asked to: no edge, so no retrain selection holds a search
@@ -162,7 +167,14 @@ def test_jobs_and_schedule_resolve(defs):
     assert {k.to_user_string() for k in full.asset_layer.executable_asset_keys} == set(ASSET_NAMES)
     assert full_checks == set(CHECKS)
     retrain_assets = {k.to_user_string() for k in retrain.asset_layer.executable_asset_keys}
-    assert {"raw_news", "trained_model", "model_evaluation", "quantized_model", "production_model"} <= retrain_assets
+    assert {
+        "raw_news",
+        "trained_model",
+        "distilled_model",
+        "model_evaluation",
+        "quantized_model",
+        "production_model",
+    } <= retrain_assets
     assert "hyperparameter_search" not in retrain_assets  # a retrain never starts a search
     assert graph.get(dg.AssetKey("trained_model")).pools == {"gpu"}
 

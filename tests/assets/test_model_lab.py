@@ -196,7 +196,7 @@ def test_a_promotion_is_mirrored_as_the_champion_alias(promoted_home, tmp_path):
     manifests = promoted_home.manifests
     home = clone_store(promoted_home.home, tmp_path / "home")  # the same bundles, no champion yet
     io_dir = stage_manifests(
-        tmp_path / "io", {name: manifests[name] for name in ("model_evaluation", "quantized_model")}
+        tmp_path / "io", {name: manifests[name] for name in ("model_evaluation", "quantized_model", "distilled_model")}
     )
     run = materialize(
         home,
