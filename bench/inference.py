@@ -2,8 +2,11 @@
 plain Hugging Face ``pipeline("text-classification")`` with default settings on the same model.
 
     python bench/inference.py --model ~/.fakenews/models/latest [--n 2000] [--out bench/results/inference.json]
+    python bench/inference.py --model TEACHER --student STUDENT   # a distilled student beside its teacher
 
 Reports rows/s, speed-up against the pipeline and against our fp32, and accuracy deltas (all in one run).
+With ``--student``, the student bundle's variants are timed in the same run (deltas still against the
+teacher's fp32): on a shared machine only such ratios are fair.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.metrics import f1_score
 from transformers import BertPreTrainedModel, pipeline
 from transformers.modeling_outputs import SequenceClassifierOutput
 
@@ -55,6 +59,7 @@ def main() -> None:
     )
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3, help="best of N timed passes for our predictor")
+    parser.add_argument("--student", type=Path, help="a distilled student of --model, timed in the same run")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
@@ -71,16 +76,22 @@ def main() -> None:
     pipeline_probs = np.array([next(o["score"] for o in out if o["label"] == "fake") for out in outputs])
 
     results = {"pipeline (HF default)": (pipeline_seconds, pipeline_probs)}
-    for variant in ("fp32", "int8", "bf16"):
-        predictor = Predictor.from_path(variant_path(args.model, variant), "fp32")
-        predictor.predict_proba(titles[:64])  # warm-up
-        results[f"ours {variant}"] = timed(lambda p=predictor: p.predict_proba(titles), args.repeats)
+    models = [("ours", args.model)] + ([("student", args.student)] if args.student else [])
+    for name, model in models:
+        for variant in ("fp32", "int8", "bf16"):
+            if variant != "fp32" and not (model / "variants" / variant).is_dir():
+                continue  # a student is quantized to int8 only
+            predictor = Predictor.from_path(variant_path(model, variant), "fp32")
+            predictor.predict_proba(titles[:64])  # warm-up
+            results[f"{name} {variant}"] = timed(lambda p=predictor: p.predict_proba(titles), args.repeats)
 
     ref_seconds, ref_probs = results["ours fp32"]
     ref_acc = float(((ref_probs >= threshold) == labels).mean())
     table = []
+    student_threshold = load_bundle(args.student).threshold if args.student else threshold
     for name, (seconds, probs) in results.items():
-        accuracy = float(((probs >= threshold) == labels).mean())
+        cut = student_threshold if name.startswith("student") else threshold  # each model's own threshold
+        accuracy = float(((probs >= cut) == labels).mean())
         table.append(
             {
                 "engine": name,
@@ -89,7 +100,8 @@ def main() -> None:
                 "x our fp32": round(ref_seconds / seconds, 2),
                 "accuracy": round(accuracy, 4),
                 "Δ acc vs fp32 (pts)": round(100 * (accuracy - ref_acc), 2),
-                "agreement": round(float(((probs >= threshold) == (ref_probs >= threshold)).mean()), 4),
+                "macro-F1": round(float(f1_score(labels, probs >= cut, average="macro")), 4),
+                "agreement": round(float(((probs >= cut) == (ref_probs >= threshold)).mean()), 4),
             }
         )
     print(f"{len(titles)} held-out headlines; {machine()}\n")

@@ -35,7 +35,7 @@ def _promote_with(promoted_home, tmp_path, name: str, **student):
     return home, run, read_manifests_from(io_dir)
 
 
-def test_the_student_serves_only_when_its_check_passes(promoted_home, tmp_path):
+def test_the_student_serves_only_when_its_check_passes(promoted_home, tmp_path, monkeypatch):
     teacher = promoted_home.manifests["trained_model"]
     evaluation = promoted_home.manifests["model_evaluation"]
     first = promoted_home.manifests["distilled_model"]  # made by the full run: the graph distils by itself
@@ -70,6 +70,7 @@ def test_the_student_serves_only_when_its_check_passes(promoted_home, tmp_path):
     check = run.check_metadata["student_within_teacher_bounds"]
     assert run.checks["student_within_teacher_bounds"]
     assert check["teacher_macro_f1"] == round(evaluation.challenger.metrics.macro_f1, 4)  # model_evaluation's score
+    monkeypatch.setenv("FAKENEWS_HOME", str(home))
     test = load_frame(promoted_home.manifests["news_splits"].splits["test"])
     served = evaluate_predictor(Predictor.from_path(student_path, "int8"), test)
     assert check["student_macro_f1"] == round(served["macro_f1"], 4)
