@@ -20,6 +20,7 @@ from .files import REPO
 VALUES = REPO / "deploy" / "helm" / "values.yaml"
 JOBS = ("full_pipeline", "retrain", "drift_job")
 TRAINING = "trained_model"
+GPU_STEPS = {TRAINING, "distilled_model"}  # the teacher's training and its student's
 
 
 def step_configs(executor: str = "k8s") -> dict[str, object]:
@@ -44,6 +45,7 @@ def test_training_asks_for_one_gpu_on_a_gpu_node_and_no_other_step_does():
         "news_splits",
         "tokenized_news",
         "trained_model",
+        "distilled_model",
         "model_evaluation",
         "quantized_model",
         "production_model",
@@ -51,20 +53,21 @@ def test_training_asks_for_one_gpu_on_a_gpu_node_and_no_other_step_does():
         "daily_predictions",
         "drift_report",
     }
-    training = configs[TRAINING]
-    assert training.container_config["resources"]["limits"]["nvidia.com/gpu"] == 1
-    assert training.pod_spec_config["node_selector"] == {"cloud.google.com/gke-accelerator": "nvidia-l4"}
-    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in training.pod_spec_config[
-        "tolerations"
-    ]
-    for name in assets - {TRAINING}:
+    for step in GPU_STEPS:
+        training = configs[step]
+        assert training.container_config["resources"]["limits"]["nvidia.com/gpu"] == 1
+        assert training.pod_spec_config["node_selector"] == {"cloud.google.com/gke-accelerator": "nvidia-l4"}
+        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in training.pod_spec_config[
+            "tolerations"
+        ]
+    for name in assets - GPU_STEPS:
         resources = configs[name].container_config["resources"]
         assert set(resources["requests"]) == {"cpu", "memory"}, name
         assert set(resources["limits"]) == {"memory"}, name  # CPU and memory only: no GPU
         assert not configs[name].pod_spec_config, name  # and no GPU node
     for name, config in configs.items():
         gpu = config.container_config.get("resources", {}).get("limits", {}).get("nvidia.com/gpu")
-        assert (gpu is not None) == (name == TRAINING), name
+        assert (gpu is not None) == (name in GPU_STEPS), name
 
 
 def test_the_executor_is_chosen_by_fakenews_executor():
