@@ -27,6 +27,7 @@ from .conftest import (
     GOOD_TRAINING,
     MONITORING_CHECKS,
     OFFLINE_ENV,
+    STUDENT_TRAINING,
     champion_state,
     read_manifests,
 )
@@ -66,6 +67,10 @@ def test_headless_materialize_twice_on_a_real_sample(tmp_path, datasets_dir, tin
                     "reference_profile": {"config": {"sample_size": 50}},
                     # one headline of a 60-row test split is 1.7%: the default bounds are meant for the full data
                     "quantized_model": {"config": {"max_accuracy_drop": 0.1, "min_agreement": 0.8}},
+                    # ... and so are the student's bounds against its teacher
+                    "distilled_model": {
+                        "config": {**STUDENT_TRAINING, "max_macro_f1_drop": 0.5, "max_roc_auc_drop": 0.5}
+                    },
                 },
                 "resources": {"compute": {"config": {"accelerator": "cpu", "precision": "32-true"}}},
             }
