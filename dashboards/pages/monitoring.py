@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import components, data
+from dashboards.domain_chart import out_of_domain_chart
 
 
 def bucket_for(span: pd.Timedelta) -> tuple[str, str]:
@@ -110,6 +111,7 @@ def traffic_section(threshold: float | None) -> None:
             x="t:Q"
         )
     st.altair_chart(chart.properties(height=220), width="stretch")
+    out_of_domain_chart(frame)
 
 
 def drift_section(champion_version: str | None) -> None:
