@@ -31,6 +31,7 @@ from fakenews_ml.headlines import headline_problem
 from fakenews_ml.model.classifier import WithEmbedding
 from fakenews_ml.model.inference import embed_rows, probs_and_embeddings
 from fakenews_ml.model.lexical import blend
+from fakenews_ml.model.quiet import quiet_loading
 from fakenews_ml.model.tracing import trace_classifier
 from fakenews_ml.model.weights import VARIANTS
 
@@ -147,11 +148,12 @@ class Predictor:
     def from_path(cls, path: Path | str, variant: str = "auto", config: PredictConfig | None = None) -> Predictor:
         path = variant_path(path, variant)
         read_meta(path)  # a clear BundleError before any heavy loading
-        bundle = load_bundle(path)
-        try:
-            return cls(bundle, config)
-        except Exception as exc:  # e.g. a trace that disagrees with the eager model: the bundle's, not ours
-            raise BundleError(f"{path}: the model loads but cannot run ({type(exc).__name__}: {exc})") from exc
+        with quiet_loading():
+            bundle = load_bundle(path)
+            try:
+                return cls(bundle, config)
+            except Exception as exc:  # e.g. a trace that disagrees with the eager model: the bundle's, not ours
+                raise BundleError(f"{path}: the model loads but cannot run ({type(exc).__name__}: {exc})") from exc
 
     @property
     def version(self) -> str:

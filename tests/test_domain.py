@@ -126,3 +126,19 @@ def pd_na():
     import pandas as pd
 
     return pd.NA
+
+
+def test_an_int8_variant_scores_too_and_loads_without_library_noise(tiny_bundle_copy, tiny_frames):
+    import warnings
+
+    from fakenews_ml.config import QuantizeConfig
+    from fakenews_ml.quantize import quantize_bundle
+
+    quantize_bundle(tiny_bundle_copy, tiny_frames["test"], QuantizeConfig(variants=["int8"]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        predictor = Predictor.from_path(tiny_bundle_copy, "int8")
+    assert [str(w.message) for w in caught] == []
+    assert predictor.bundle.variant == "int8" and predictor.domain_threshold is not None
+    home = predictor.predict(tiny_frames["test"]["title"].tolist())["ood_score"].median()
+    assert home < predictor.domain_threshold < predictor.predict(FOREIGN)["ood_score"].median()
