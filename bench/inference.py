@@ -4,11 +4,14 @@ plain Hugging Face ``pipeline("text-classification")`` with default settings on 
     python bench/inference.py --model ~/.fakenews/models/latest [--n 2000] [--out bench/results/inference.json]
 
 Reports rows/s, speed-up against the pipeline and against our fp32, and accuracy deltas (all in one run).
+``ours fp32 (no OOD)`` is the same predictor without the out-of-domain score (the bundle's domain profile
+taken away): the ratio against ``ours fp32`` is what the score costs.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -71,6 +74,10 @@ def main() -> None:
     pipeline_probs = np.array([next(o["score"] for o in out if o["label"] == "fake") for out in outputs])
 
     results = {"pipeline (HF default)": (pipeline_seconds, pipeline_probs)}
+    plain = Predictor.from_path(args.model, "fp32")
+    plain = Predictor(dataclasses.replace(plain.bundle, domain=None), plain.config)  # no out-of-domain score
+    plain.predict_proba(titles[:64])  # warm-up
+    results["ours fp32 (no OOD)"] = timed(lambda: plain.predict_proba(titles), args.repeats)
     for variant in ("fp32", "int8", "bf16"):
         predictor = Predictor.from_path(variant_path(args.model, variant), "fp32")
         predictor.predict_proba(titles[:64])  # warm-up
