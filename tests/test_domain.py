@@ -68,8 +68,13 @@ def test_api_returns_the_fields(tiny_bundle, tmp_path):
         assert "predictions" in body, body
         assert all(isinstance(p["ood_score"], float) for p in body["predictions"])
         assert all(isinstance(p["out_of_domain"], bool) for p in body["predictions"])
+        upload = client.post(
+            "/predict/csv", content=b"title\nDrinking bleach cures COVID-19\n", headers={"content-type": "text/csv"}
+        )
+        assert upload.text.splitlines()[0] == "title,prob_fake,label,ood_score,out_of_domain", upload.text
         assert client.get("/health?flush=10").json()["out_of_domain_threshold"] > 0
     logged = log.recent(10)
+    assert len(logged) == 3
     assert logged["ood_score"].notna().all() and logged["out_of_domain"].notna().all()
 
 
