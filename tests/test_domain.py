@@ -30,11 +30,15 @@ FOREIGN = [
 
 def test_fit_flags_points_far_from_the_training_cloud():
     rng = np.random.default_rng(0)
-    train, val = rng.normal(size=(500, 16)), rng.normal(size=(200, 16))
-    profile = fit_domain(train, val, percentile=99)
+    home, away = np.eye(16)[0] * 3, np.eye(16)[1] * 3  # the score looks at directions, not lengths
+
+    def cloud(centre, n):
+        return rng.normal(size=(n, 16)) * 0.5 + centre
+
+    profile = fit_domain(cloud(home, 500), (val := cloud(home, 200)), percentile=99)
     assert np.mean(profile.flags(profile.score(val))) == pytest.approx(0.01, abs=0.011)
-    far = rng.normal(size=(50, 16)) + 4.0
-    assert profile.flags(profile.score(far)).all()
+    assert not profile.flags(profile.score(cloud(home, 200) * 5)).mean() > 0.05  # longer, same direction
+    assert profile.flags(profile.score(cloud(away, 50))).all()
 
 
 def test_foreign_text_scores_above_the_threshold_and_in_domain_below(tiny_bundle, tiny_frames):

@@ -1,5 +1,7 @@
 """How far a headline lies from what the model was trained on: a Mahalanobis distance in the classifier's
-own pooled embedding space.
+own pooled embedding space, on unit-length embeddings (their direction: on a fine-tuned MiniLM the raw
+vectors' length mostly tracks the verdict's confidence, and scoring it found 6% of COVID-19 claims out of
+domain against 82% for the direction alone; see docs/models.md).
 
 Fitted at training time on the train split's embeddings (mean and a Ledoit-Wolf shrunk covariance, so 384
 dimensions fit from a few thousand rows stay invertible), and calibrated on the validation split, which the
@@ -40,8 +42,8 @@ class DomainProfile:
     shrinkage: float
 
     def score(self, embeddings: torch.Tensor | np.ndarray) -> np.ndarray:
-        """The Mahalanobis distance of each row (float64 numpy, one per row)."""
-        x = torch.as_tensor(embeddings, dtype=torch.float32)
+        """The Mahalanobis distance of each row's unit vector (float64 numpy, one per row)."""
+        x = torch.nn.functional.normalize(torch.as_tensor(embeddings, dtype=torch.float32), dim=1)
         centred = x - self.mean
         squared = ((centred @ self.precision) * centred).sum(dim=1).clamp(min=0)
         return squared.sqrt().double().numpy()
@@ -69,7 +71,7 @@ def fit_domain(
     ``percentile`` of ``val_embeddings``' scores (rows the model never trained on)."""
     from sklearn.covariance import ledoit_wolf
 
-    train = np.asarray(train_embeddings, dtype=np.float64)
+    train = _unit(np.asarray(train_embeddings, dtype=np.float64))
     val = np.asarray(val_embeddings, dtype=np.float64)
     if train.ndim != 2 or len(train) < 2 or len(val) < 1:
         raise ValueError(f"need at least 2 train and 1 val embeddings, got {train.shape} and {val.shape}")
@@ -90,6 +92,10 @@ def fit_domain(
     )
     threshold = float(np.percentile(profile.score(val.astype(np.float32)), percentile))
     return DomainProfile(**{**profile.__dict__, "threshold": threshold})
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def save_domain(profile: DomainProfile, folder: Path | str) -> Path:
