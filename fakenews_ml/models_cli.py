@@ -85,6 +85,7 @@ def cmd_list(args) -> int:
 def cmd_show(args) -> int:
     from fakenews_ml.bundle import read_json
     from fakenews_ml.model.domain import load_domain
+    from fakenews_ml.model.encoder import encoder_label
     from fakenews_ml.registry import promotion_history, resolve_bundle
 
     bundle = resolve_bundle(args.id)
@@ -97,7 +98,7 @@ def cmd_show(args) -> int:
         "champion": bundle["champion"],
         "created_at": meta["created_at"],
         "threshold": meta["threshold"],
-        "encoder": meta["model_config"].get("encoder"),
+        "encoder": encoder_label(meta["model_config"].get("encoder")),
         "metrics": read_json(path, "metrics"),
         "lineage": read_json(path, "lineage"),
         "out_of_domain": domain.summary() if domain is not None else None,

@@ -120,7 +120,7 @@ def resolve_bundle(ident: str, store: ArtifactStore | None = None) -> dict:
         return matches[0]
     if not matches:
         raise BundleError(
-            f"no model bundle {ident!r} in the store ({len(bundles)} bundles; see `fakenews models list`)"
+            f"no model bundle {ident!r} in the store ({len(bundles)} bundle(s); see `fakenews models list`)"
         )
     shown = ", ".join(b["meta"]["version"] for b in matches[:5]) + (", ..." if len(matches) > 5 else "")
     raise BundleError(f"{ident!r} matches {len(matches)} bundles ({shown}): give more of the version")
