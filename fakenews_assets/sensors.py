@@ -37,6 +37,7 @@ from fakenews_ml.environment import (
     drift_every_n,
     retrain_cooldown_hours,
 )
+from fakenews_ml.monitoring.verdict import status_of, verdict_of
 
 RETRAIN_RUN_CONFIG_ENV = "FAKENEWS_RETRAIN_RUN_CONFIG"
 DRIFT_CHECK = dg.AssetCheckKey(drift_report.key, "drift_within_thresholds")
@@ -165,9 +166,14 @@ def drift_evaluations(instance: dg.DagsterInstance, after_id: int) -> list[Drift
     for record in records:
         materialization = record.asset_materialization
         metadata = materialization.metadata if materialization is not None else {}
-        drifted = bool(getattr(metadata.get("drifted"), "value", False))
-        reasons = getattr(metadata.get("reasons"), "value", "") or ""
-        found.append(DriftEvaluation(record.storage_id, record.partition_key, drifted, reasons if drifted else ""))
+        value = {k: getattr(metadata.get(k), "value", None) for k in ("status", "drifted", "reasons")}
+        # the verdict rules every view shares: only a drifted day asks for a retrain, never a thin one
+        retrain = verdict_of(status_of(bool(value["drifted"]), value["status"])).retrain
+        found.append(
+            DriftEvaluation(
+                record.storage_id, record.partition_key, retrain, (value["reasons"] or "") if retrain else ""
+            )
+        )
     return found
 
 
