@@ -168,10 +168,13 @@ def drift_evaluations(instance: dg.DagsterInstance, after_id: int) -> list[Drift
         metadata = materialization.metadata if materialization is not None else {}
         value = {k: getattr(metadata.get(k), "value", None) for k in ("status", "drifted", "reasons")}
         # the verdict rules every view shares: only a drifted day asks for a retrain, never a thin one
-        retrain = verdict_of(status_of(bool(value["drifted"]), value["status"])).retrain
+        verdict = verdict_of(status_of(bool(value["drifted"]), value["status"]))
         found.append(
             DriftEvaluation(
-                record.storage_id, record.partition_key, retrain, (value["reasons"] or "") if retrain else ""
+                record.storage_id,
+                record.partition_key,
+                verdict.retrain,
+                (value["reasons"] or "") if verdict.retrain else f"verdict: {verdict.label}",
             )
         )
     return found
