@@ -164,12 +164,10 @@ def quality_section(range_name: str) -> None:
         st.markdown("**Accuracy and macro-F1 of labelled traffic** (per day and model version)")
         st.altair_chart(chart, width="stretch")
     with right_col:
-        st.markdown("**Confusion** (labelled rows of the range)")
+        st.markdown("**Confusion** (labelled rows of the range: what people say it is, what the model said)")
         tn, fp, fn, tp = (int(table[c].sum()) for c in ("tn", "fp", "fn", "tp"))
         st.dataframe(
-            pd.DataFrame(
-                {"predicted real": [tn, fn], "predicted fake": [fp, tp]}, index=["labelled real", "labelled fake"]
-            ),
+            pd.DataFrame({"said real": [tn, fn], "said fake": [fp, tp]}, index=["is real", "is fake"]),
             width="stretch",
         )
 

@@ -293,9 +293,9 @@ def test_monitoring_shows_live_quality_of_the_labelled_traffic(dashboard_home):
     assert int(metrics["Labelled predictions"].replace(",", "")) == len(labelled) >= 2
     right = (labelled["label"] == labelled["predicted"]).mean()
     assert metrics["Accuracy on them"] == f"{right:.1%}"
-    confusion = next(d.value for d in at.dataframe if "predicted fake" in d.value.columns)
+    confusion = next(d.value for d in at.dataframe if "said fake" in d.value.columns)
     assert int(confusion.to_numpy().sum()) == len(labelled)
-    assert int(confusion.loc["labelled fake", "predicted fake"]) == int(
+    assert int(confusion.loc["is fake", "said fake"]) == int(
         ((labelled["label"] == 1) & (labelled["predicted"] == 1)).sum()
     )
 
