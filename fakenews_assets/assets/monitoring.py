@@ -76,7 +76,8 @@ def daily_predictions(context: dg.AssetExecutionContext, log_store: PredictionLo
     description="The day's traffic against the reference profile (Evidently): title text, length, word count, "
     "P(fake), confidence and predicted-label drift, and embedding drift on the profile's own model. Writes "
     "report.html and report.json under drift_reports/<day>/ in the artifact store. A day with fewer predictions "
-    "than min_current_rows is materialized with status 'insufficient_data' and no report (and a warning check).",
+    "than min_current_rows is materialized with status 'insufficient_data' and no report (and a warning check). "
+    "Every day's folder keeps its verdict (manifest.json), which the dashboard shows (docs/monitoring.md).",
 )
 def drift_report(
     context: dg.AssetExecutionContext,

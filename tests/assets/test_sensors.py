@@ -249,7 +249,11 @@ def test_volume_sensor_requests_a_drift_report_every_n_predictions(tmp_path, mon
         due = tick(same.cursor)
         (request,) = due.run_requests
         assert request.partition_key == today and request.run_key == f"drift-{today}-upto-6"
-        assert request.asset_selection == [dg.AssetKey("daily_predictions"), dg.AssetKey("drift_report")]
+        assert request.asset_selection == [
+            dg.AssetKey("daily_predictions"),
+            dg.AssetKey("drift_report"),
+            dg.AssetKey("live_quality"),
+        ]
         assert json.loads(due.cursor)["last_id"] == 6
 
         # replayed history: a report per day the new rows landed on; days before the partitions are skipped
