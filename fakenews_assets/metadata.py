@@ -15,9 +15,11 @@ from fakenews_ml.manifests import (
     DriftReport,
     FrameFile,
     LabelCounts,
+    LiveQuality,
     Metrics,
     PredictionLogState,
 )
+from fakenews_ml.monitoring.verdict import verdict_of
 
 SAMPLE_ROWS = 5
 CELL_CHARS = 90
@@ -213,11 +215,15 @@ def drift_features_table(report: DriftReport) -> dg.MetadataValue:
 
 def drift_metadata(report: DriftReport) -> dict:
     """A drift report: the verdict, per-feature scores, locations, the plot."""
+    verdict = verdict_of(report.status)
     meta = {
         "status": report.status,
+        "verdict": verdict.label,
         "drifted": report.drifted,
+        "retrain": verdict.retrain,  # whether the drift sensor answers this day with a retrain
         "partition": report.partition,
         "model_version": report.reference_model_version,
+        "model_variant": report.model_variant or "unknown",
     }
     if report.status == "insufficient_data":
         return {
@@ -242,4 +248,48 @@ def drift_metadata(report: DriftReport) -> dict:
         "report_html": location(report.html),
         "report_json": location(report.json_report),
         "seconds": number(report.seconds, 1),
+    }
+
+
+def live_quality_metadata(quality: LiveQuality) -> dict:
+    """One day's live quality: the key floats (plotted over materializations), the confusion, per version."""
+    overall = quality.overall
+    (tn, fp), (fn, tp) = overall.confusion_matrix
+    versions = [
+        {
+            "model_version": version,
+            "rows": q.rows,
+            "accuracy": rounded(q.accuracy),
+            "macro_f1": rounded(q.macro_f1),
+            "tn": q.confusion_matrix[0][0],
+            "fp": q.confusion_matrix[0][1],
+            "fn": q.confusion_matrix[1][0],
+            "tp": q.confusion_matrix[1][1],
+        }
+        for version, q in quality.by_model_version.items()
+    ]
+    return {
+        "dagster/row_count": dg.MetadataValue.int(overall.rows),
+        "labelled_rows": dg.MetadataValue.int(overall.rows),
+        "predictions": dg.MetadataValue.int(quality.predictions),
+        "accuracy": number(overall.accuracy),
+        "macro_f1": number(overall.macro_f1),
+        "judged": quality.judged,
+        "confusion": dg.MetadataValue.md(
+            "| label ↓ predicted → | real | fake |\n|---|---|---|\n"
+            f"| **real** | {tn} | {fp} |\n| **fake** | {fn} | {tp} |"
+        ),
+        "by_model_version": table(
+            versions,
+            {
+                "model_version": "string",
+                "rows": "int",
+                "accuracy": "float",
+                "macro_f1": "float",
+                "tn": "int",
+                "fp": "int",
+                "fn": "int",
+                "tp": "int",
+            },
+        ),
     }

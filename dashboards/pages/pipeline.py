@@ -9,7 +9,11 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import components
-from dashboards.dagster_client import RETRAIN_JOB_ENV, URL_ENV, DagsterClient, Overview
+from dashboards.dagster_client import FAILED, RETRAIN_JOB_ENV, URL_ENV, CheckRow, DagsterClient, Overview
+from fakenews_ml.monitoring.verdict import STATUSES, verdict_of
+from fakenews_ml.monitoring.verdict import overview as drift_overview
+
+DRIFT_CHECK = ("drift_report", "drift_within_thresholds")  # the check whose verdict per day is shown
 
 # plain symbols that every font has (the page is also screenshotted by a browser without emoji fonts)
 STATUS_ICONS = {
@@ -55,6 +59,49 @@ def runs_table(runs) -> pd.DataFrame:
             for r in runs
         ],
         columns=["status", "job", "run", "created", "started", "ended"],
+    )
+
+
+def check_status(check: CheckRow) -> str:
+    if not check.partitioned:
+        return badge(check.status)
+    if not check.partitions:
+        return badge("NOT_RUN")
+    failed = len(check.failed_partitions)
+    if failed:
+        return f"{STATUS_ICONS['FAILED']} failed on {failed} of {len(check.partitions)} partition(s)"
+    return f"{STATUS_ICONS['SUCCEEDED']} passed on {len(check.partitions)} partition(s)"
+
+
+def drift_section(info: Overview) -> None:
+    """The drift check's verdict per day, read from Dagster (the same rules and words as the Monitoring page)."""
+    check = info.check(*DRIFT_CHECK)
+    if check is None or not check.partitions:
+        return
+    st.subheader("Drift verdict")
+    days = [p for p in check.partitions if p.metadata.get("status") in STATUSES]
+    verdicts = drift_overview((p.partition, p.metadata["status"]) for p in days)
+    latest = next((p for p in days if p.partition == verdicts.latest_day), None)
+    components.verdict_banner(verdicts, (latest.description or "") if latest else "")
+    rows = []
+    for p in check.partitions:
+        status = p.metadata.get("status")
+        retrain = info.retrains.get(p.partition)
+        rows.append(
+            {
+                "day": p.partition,
+                "verdict": verdict_of(status).label if status in STATUSES else badge(p.status),
+                "check": badge(p.status) + (f" ({p.severity.lower()})" if p.status in FAILED and p.severity else ""),
+                "retrain": ("requested" if p.metadata.get("retrain") else "—")
+                + (f": run {retrain.run_id[:8]} {badge(retrain.status)}" if retrain else ""),
+                "checked": components.ago(p.at),
+                "details": p.description or "",
+            }
+        )
+    st.dataframe(
+        pd.DataFrame(rows, columns=["day", "verdict", "check", "retrain", "checked", "details"]),
+        hide_index=True,
+        width="stretch",
     )
 
 
@@ -111,13 +158,17 @@ def main() -> None:
 
     running = sum(r.status in ("STARTED", "STARTING", "CANCELING") for r in info.active_runs)
     queued = len(info.active_runs) - running
-    failed_checks = sum(c.status in ("FAILED", "EXECUTION_FAILED") for c in info.checks)
     a, b, c, d = st.columns(4)
     a.metric("Dagster", info.version or "?", help=", ".join(f"{loc} / {repo}" for loc, repo in info.locations))
     b.metric("Running / queued runs", f"{running} / {queued}")
-    c.metric("Failed checks", failed_checks)
+    c.metric(
+        "Failed checks",
+        info.failed_checks,
+        help="Each failed partition of a partitioned check counts (as in Dagster's check list).",
+    )
     d.metric("Sensors running", sum(i.kind == "sensor" and i.status == "RUNNING" for i in info.instigators))
 
+    drift_section(info)
     launch_section(client, info)
 
     st.subheader("Runs")
@@ -148,10 +199,10 @@ def main() -> None:
         [
             {
                 "check": f"{c.asset} · {c.name}",
-                "status": badge(c.status),
+                "status": check_status(c),
                 "blocking": c.blocking,
                 "when": components.ago(c.at) if c.at else "—",
-                "partition": c.partition or "",
+                "partition": ", ".join(c.failed_partitions[:5]) if c.partitioned else (c.partition or ""),
                 "details": c.description or "",
             }
             for c in info.checks
@@ -163,7 +214,7 @@ def main() -> None:
         st.markdown("**Latest materializations**")
         st.dataframe(assets, hide_index=True, width="stretch")
     with right:
-        st.markdown("**Asset checks** (on the latest materialization)")
+        st.markdown("**Asset checks** (partitioned checks: the latest result of every partition)")
         st.dataframe(checks, hide_index=True, width="stretch")
 
     st.subheader("Sensors and schedules")

@@ -9,6 +9,7 @@ import pytest
 
 from dashboards import components
 from dashboards.dagster_client import (
+    CHECK_EXECUTIONS_QUERY,
     LAUNCH_MUTATION,
     OVERVIEW_QUERY,
     DagsterClient,
@@ -64,7 +65,7 @@ def test_graphql_documents_match_dagsters_schema():
     from graphql import parse, validate
 
     schema = create_schema().graphql_schema
-    for document in (OVERVIEW_QUERY, LAUNCH_MUTATION):
+    for document in (OVERVIEW_QUERY, LAUNCH_MUTATION, CHECK_EXECUTIONS_QUERY):
         assert validate(schema, parse(document)) == []
 
 
