@@ -170,7 +170,11 @@ def drift_section(champion_version: str | None) -> None:
         )
 
     partitions = list(history["partition"])[::-1]
-    chosen = st.selectbox("Report of", partitions, index=0, key="drift_partition")
+    # ?report=<day> (the link on the drift_report asset in Dagster) opens that day's report
+    asked = st.query_params.get("report")
+    chosen = st.selectbox(
+        "Report of", partitions, index=partitions.index(asked) if asked in partitions else 0, key="drift_partition"
+    )
     summary = data.drift_summary(data.home_key(), chosen) or {}
     features = summary.get("features") or {}
     if features:
