@@ -9,7 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import components
-from dashboards.dagster_client import RETRAIN_JOB_ENV, URL_ENV, DagsterClient, Overview
+from dashboards.dagster_client import RETRAIN_JOB_ENV, URL_ENV, DagsterClient, DagsterError, Overview
+from dashboards.run_names import job_label
 
 # plain symbols that every font has (the page is also screenshotted by a browser without emoji fonts)
 STATUS_ICONS = {
@@ -41,13 +42,18 @@ def overview(url: str) -> Overview:
     return DagsterClient(url).overview()
 
 
-def runs_table(runs) -> pd.DataFrame:
+# A run id column holds the run's URL in the Dagster UI and shows its first 8 characters, as Dagster does.
+RUN_LINK = st.column_config.LinkColumn("run", display_text=r"/runs/(.{8})", help="opens the run in the Dagster UI")
+WIDE = st.column_config.TextColumn(width="large")
+
+
+def runs_table(runs, client: DagsterClient) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
                 "status": badge(r.status),
-                "job": r.job,
-                "run": r.run_id[:8],
+                "job": job_label(r.job, r.assets),
+                "run": client.run_url(r.run_id),
                 "created": components.ago(r.created),
                 "started": components.fmt_time(r.started),
                 "ended": components.fmt_time(r.ended),
@@ -56,6 +62,36 @@ def runs_table(runs) -> pd.DataFrame:
         ],
         columns=["status", "job", "run", "created", "started", "ended"],
     )
+
+
+def show_runs(runs, client: DagsterClient) -> None:
+    st.dataframe(
+        runs_table(runs, client), hide_index=True, width="stretch", column_config={"run": RUN_LINK, "job": WIDE}
+    )
+
+
+def launch_plan(client: DagsterClient, target: tuple[str, str, str]) -> dict:
+    """What "Launch" will do: the job, its code location, the assets it materializes, the run config."""
+    from fakenews_ml.environment import RETRAIN_RUN_CONFIG_ENV, retrain_run_config
+
+    location, repository, job = target
+    try:
+        assets = client.job_assets(location, repository, job)
+    except DagsterError as exc:
+        assets = [f"(unknown: {exc})"]
+    try:
+        run_config, source = retrain_run_config(), RETRAIN_RUN_CONFIG_ENV
+    except (OSError, ValueError, TypeError) as exc:  # a broken file: nothing is launched with it
+        return {"job": job, "location": location, "assets": assets, "error": components.safe_message(exc)}
+    return {
+        "job": job,
+        "location": location,
+        "assets": assets,
+        "run_config": run_config,
+        "config_from": f"from the file {components.md_code(source)} names"
+        if run_config
+        else "each asset's defaults (as on the launchpad)",
+    }
 
 
 def launch_section(client: DagsterClient, info: Overview) -> None:
@@ -72,10 +108,12 @@ def launch_section(client: DagsterClient, info: Overview) -> None:
         f"Launches the {components.md_code(job)} job of code location {components.md_code(location)}: re-read the "
         "sources (with the feedback labels), retrain, and promote only through the gate."
     )
-    if st.button(f"Launch {job}", type="primary", key="launch_retrain", icon=":material/rocket_launch:"):
-        result = client.launch_job(location, repository, job)
-        st.session_state["launch_result"] = result
-        overview.clear()
+    if st.button(f"Launch {job}…", type="primary", key="launch_retrain", icon=":material/rocket_launch:"):
+        st.session_state["launch_plan"] = launch_plan(client, target)
+        st.session_state.pop("launch_result", None)
+    plan = st.session_state.get("launch_plan")
+    if plan is not None:
+        confirm_launch(client, target, plan)
     result = st.session_state.get("launch_result")
     if result is not None:
         if result.ok:
@@ -86,6 +124,31 @@ def launch_section(client: DagsterClient, info: Overview) -> None:
             st.link_button("Open the run in the Dagster UI", result.run_url)
         else:
             components.show_error(result.message)
+
+
+def confirm_launch(client: DagsterClient, target: tuple[str, str, str], plan: dict) -> None:
+    """The plan, then Confirm or Cancel: nothing is launched by one click."""
+    location, repository, job = target
+    with st.container(border=True):
+        st.markdown(
+            f"**Launch {components.md_code(job)}?** Code location {components.md_code(location)} will materialize "
+            f"{len(plan['assets'])} asset(s):"
+        )
+        st.markdown(", ".join(components.md_code(a) for a in plan["assets"]) or "none")
+        if "error" in plan:
+            components.show_error(f"The retrain run config cannot be read: {plan['error']}")
+        else:
+            st.markdown(f"Run config: {plan['config_from']}")
+            st.json(plan["run_config"], expanded=True)
+        left, right = st.columns(2)
+        if left.button("Confirm launch", type="primary", key="confirm_launch", disabled="error" in plan):
+            st.session_state["launch_result"] = client.launch_job(location, repository, job, plan["run_config"])
+            st.session_state.pop("launch_plan", None)
+            overview.clear()
+            st.rerun()
+        if right.button("Cancel", key="cancel_launch"):
+            st.session_state.pop("launch_plan", None)
+            st.rerun()
 
 
 def main() -> None:
@@ -123,12 +186,12 @@ def main() -> None:
     st.subheader("Runs")
     if info.active_runs:
         st.markdown("**Running and queued**")
-        st.dataframe(runs_table(info.active_runs), hide_index=True, width="stretch")
+        show_runs(info.active_runs, client)
     else:
         st.caption("Nothing running or queued.")
     if info.recent_runs:
         st.markdown("**Latest runs**")
-        st.dataframe(runs_table(info.recent_runs), hide_index=True, width="stretch")
+        show_runs(info.recent_runs, client)
 
     st.subheader("Assets and checks")
     assets = pd.DataFrame(
@@ -138,7 +201,7 @@ def main() -> None:
                 "group": a.group,
                 "last materialized": components.ago(a.last_materialized),
                 "partition": a.last_partition or ("—" if not a.partitioned else ""),
-                "run": (a.last_run_id or "")[:8],
+                "run": client.run_url(a.last_run_id) if a.last_run_id else None,
             }
             for a in sorted(info.assets, key=lambda a: (a.group, a.key))
         ],
@@ -158,13 +221,11 @@ def main() -> None:
         ],
         columns=["check", "status", "blocking", "when", "partition", "details"],
     )
-    left, right = st.columns(2)
-    with left:
-        st.markdown("**Latest materializations**")
-        st.dataframe(assets, hide_index=True, width="stretch")
-    with right:
-        st.markdown("**Asset checks** (on the latest materialization)")
-        st.dataframe(checks, hide_index=True, width="stretch")
+    # one above the other, full width: side by side they cut their columns off
+    st.markdown("**Latest materializations**")
+    st.dataframe(assets, hide_index=True, width="stretch", column_config={"run": RUN_LINK})
+    st.markdown("**Asset checks** (on the latest materialization)")
+    st.dataframe(checks, hide_index=True, width="stretch", column_config={"details": WIDE})
 
     st.subheader("Sensors and schedules")
     if not info.instigators:
@@ -185,7 +246,7 @@ def main() -> None:
             }
         )
     if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={"note": WIDE})
 
 
 components.guard(main)
