@@ -44,7 +44,8 @@ def overview(url: str) -> Overview:
 
 # A run id column holds the run's URL in the Dagster UI and shows its first 8 characters, as Dagster does.
 RUN_LINK = st.column_config.LinkColumn("run", display_text=r"/runs/(.{8})", help="opens the run in the Dagster UI")
-WIDE = st.column_config.TextColumn(width="large")
+# medium text columns: with the rest of a table they fit the page; the full text shows on hover
+TEXT = st.column_config.TextColumn(width="medium")
 
 
 def runs_table(runs, client: DagsterClient) -> pd.DataFrame:
@@ -66,7 +67,7 @@ def runs_table(runs, client: DagsterClient) -> pd.DataFrame:
 
 def show_runs(runs, client: DagsterClient) -> None:
     st.dataframe(
-        runs_table(runs, client), hide_index=True, width="stretch", column_config={"run": RUN_LINK, "job": WIDE}
+        runs_table(runs, client), hide_index=True, width="stretch", column_config={"run": RUN_LINK, "job": TEXT}
     )
 
 
@@ -225,7 +226,7 @@ def main() -> None:
     st.markdown("**Latest materializations**")
     st.dataframe(assets, hide_index=True, width="stretch", column_config={"run": RUN_LINK})
     st.markdown("**Asset checks** (on the latest materialization)")
-    st.dataframe(checks, hide_index=True, width="stretch", column_config={"details": WIDE})
+    st.dataframe(checks, hide_index=True, width="stretch", column_config={"details": TEXT})
 
     st.subheader("Sensors and schedules")
     if not info.instigators:
@@ -236,17 +237,21 @@ def main() -> None:
         rows.append(
             {
                 "name": inst.name,
-                "kind": inst.kind,
                 "status": badge(inst.status),
-                "how": inst.detail,
+                "how": inst.detail,  # "standard sensor, every 60 s" / "cron 15 0 * * *"
                 "last tick": components.ago(last.at) if last else "no ticks yet",
                 "result": badge(last.status) if last else "",
-                "runs requested (last ticks)": sum(len(t.run_ids) for t in inst.ticks),
+                "runs": sum(len(t.run_ids) for t in inst.ticks),
                 "note": (last.error or last.skip_reason or "") if last else "",
             }
         )
     if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", column_config={"note": WIDE})
+        st.dataframe(
+            pd.DataFrame(rows),
+            hide_index=True,
+            width="stretch",
+            column_config={"runs": st.column_config.NumberColumn(help="runs requested by the last ticks")},
+        )
 
 
 components.guard(main)

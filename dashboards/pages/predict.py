@@ -210,7 +210,8 @@ def show_batch(batch: dict) -> None:
         width="stretch",
         disabled=["title", "verdict", "fake_bar", "real_bar"],
         column_config={
-            "title": st.column_config.TextColumn("headline", width="large"),
+            # medium, not large: with the bars and the label column a large headline pushed the table past the page
+            "title": st.column_config.TextColumn("headline", width="medium"),
             "verdict": st.column_config.TextColumn("verdict"),
             # one bar per row, red when the verdict is fake and green when real (a bar column has one colour)
             "fake_bar": st.column_config.ProgressColumn(
