@@ -84,13 +84,13 @@ query DashboardOverview($activeStatuses: [RunStatus!], $recentRuns: Int!, $ticks
   }
   active: runsOrError(filter: {statuses: $activeStatuses}, limit: 50) {
     __typename
-    ... on Runs { results { runId jobName status creationTime startTime } }
+    ... on Runs { results { runId jobName status creationTime startTime assetSelection { path } } }
     ... on PythonError { message }
     ... on InvalidPipelineRunsFilterError { message }
   }
   recent: runsOrError(limit: $recentRuns) {
     __typename
-    ... on Runs { results { runId jobName status creationTime startTime endTime } }
+    ... on Runs { results { runId jobName status creationTime startTime endTime assetSelection { path } } }
     ... on PythonError { message }
     ... on InvalidPipelineRunsFilterError { message }
   }
@@ -123,6 +123,11 @@ query CheckExecutions($assetKey: AssetKeyInput!, $checkName: String!, $limit: In
 """
 PARTITION_EXECUTIONS = 500  # check executions read per partitioned check (the newest; one per day and rerun)
 FAILED = ("FAILED", "EXECUTION_FAILED")
+JOB_ASSETS_QUERY = """
+query JobAssets($selector: PipelineSelector!) {
+  assetNodes(pipeline: $selector) { assetKey { path } }
+}
+"""
 
 LAUNCH_MUTATION = """
 mutation LaunchRetrain($executionParams: ExecutionParams!) {
@@ -225,6 +230,7 @@ class RunRow:
     started: datetime | None
     ended: datetime | None = None
     drift_partition: str | None = None  # the drift day a retrain run answers (its fakenews/drift_partition tag)
+    assets: tuple[str, ...] = ()  # the run's asset selection (what an ad-hoc materialization ran)
 
 
 @dataclass
@@ -365,10 +371,20 @@ class DagsterClient:
                     return location, repository, job
         return None
 
-    def launch_job(self, location: str, repository: str, job: str) -> LaunchResult:
+    def run_url(self, run_id: str) -> str:
+        """The run's page in the Dagster UI."""
+        return f"{self.shown_url}/runs/{run_id}"
+
+    def job_assets(self, location: str, repository: str, job: str) -> list[str]:
+        """The assets ``job`` materializes (raises DagsterError when Dagster cannot say)."""
+        selector = {"repositoryLocationName": location, "repositoryName": repository, "pipelineName": job}
+        data = self._post(JOB_ASSETS_QUERY, {"selector": selector})
+        return [_key(node["assetKey"]) for node in data.get("assetNodes") or []]
+
+    def launch_job(self, location: str, repository: str, job: str, run_config: dict | None = None) -> LaunchResult:
         params = {
             "selector": {"repositoryLocationName": location, "repositoryName": repository, "jobName": job},
-            "runConfigData": {},
+            "runConfigData": run_config or {},
         }
         try:
             data = self._post(LAUNCH_MUTATION, {"executionParams": params})
@@ -383,7 +399,7 @@ class DagsterClient:
                 f"launched {job} (run {run_id[:8]})",
                 run_id=run_id,
                 job=job,
-                run_url=f"{self.shown_url}/runs/{run_id}",
+                run_url=self.run_url(run_id),
             )
         if kind == "RunConfigValidationInvalid":
             problems = "; ".join(e.get("message", "") for e in result.get("errors", []))
@@ -446,6 +462,7 @@ def _runs(block: dict, where: str, warnings: list[str]) -> list[RunRow]:
             _ts(r.get("startTime")),
             _ts(r.get("endTime")),
             next((t["value"] for t in r.get("tags") or [] if t["key"] == DRIFT_PARTITION_TAG), None),
+            tuple(_key(k) for k in r.get("assetSelection") or []),
         )
         for r in block["results"]
     ]

@@ -16,11 +16,9 @@ UI or with `dagster sensor stop <name>`. The decisions themselves are plain func
 """
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import dagster as dg
 
@@ -36,12 +34,13 @@ from fakenews_assets.resources import PredictionLogStore
 from fakenews_ml.environment import (
     DRIFT_EVERY_N_ENV,
     RETRAIN_COOLDOWN_ENV,
+    RETRAIN_RUN_CONFIG_ENV,
     drift_every_n,
     retrain_cooldown_hours,
+    retrain_run_config,
 )
 from fakenews_ml.monitoring.verdict import status_of, verdict_of
 
-RETRAIN_RUN_CONFIG_ENV = "FAKENEWS_RETRAIN_RUN_CONFIG"
 DRIFT_CHECK = dg.AssetCheckKey(drift_report.key, "drift_within_thresholds")
 LIVE_QUALITY_CHECK = dg.AssetCheckKey(live_quality.key, "live_quality_within_bounds")
 PREDICTION_LOG = dg.AssetKey("prediction_log")
@@ -61,26 +60,6 @@ def _parse_cursor(text: str | None, kind: str) -> dict:
         ) from None
     if not isinstance(value, dict):
         raise TypeError(f"the {kind} cursor {text[:80]!r} is not a JSON object; reset it in the UI")
-    return value
-
-
-def retrain_run_config() -> dict:
-    """Run config for drift-triggered retrains: the YAML/JSON file ``FAKENEWS_RETRAIN_RUN_CONFIG`` names (the
-    launchpad's format: ``ops: {trained_model: {config: {...}}}``), read at each tick; unset = the defaults."""
-    import yaml
-
-    name = os.environ.get(RETRAIN_RUN_CONFIG_ENV, "").strip()
-    if not name:
-        return {}
-    path = Path(name).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"{RETRAIN_RUN_CONFIG_ENV}={name}: no such file")
-    try:
-        value = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as problem:
-        raise ValueError(f"{RETRAIN_RUN_CONFIG_ENV}={name}: not valid YAML or JSON ({problem})") from None
-    if not isinstance(value, dict):
-        raise TypeError(f"{RETRAIN_RUN_CONFIG_ENV}={name}: expected a mapping (ops: ..., resources: ...)")
     return value
 
 

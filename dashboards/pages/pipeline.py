@@ -9,7 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import components
-from dashboards.dagster_client import FAILED, RETRAIN_JOB_ENV, URL_ENV, CheckRow, DagsterClient, Overview
+from dashboards.dagster_client import FAILED, URL_ENV, CheckRow, DagsterClient, Overview
+from dashboards.launch_panel import launch_section
+from dashboards.run_names import job_label
 from fakenews_ml.monitoring.verdict import STATUSES, verdict_of
 from fakenews_ml.monitoring.verdict import overview as drift_overview
 
@@ -45,13 +47,19 @@ def overview(url: str) -> Overview:
     return DagsterClient(url).overview()
 
 
-def runs_table(runs) -> pd.DataFrame:
+# A run id column holds the run's URL in the Dagster UI and shows its first 8 characters, as Dagster does.
+RUN_LINK = st.column_config.LinkColumn("run", display_text=r"/runs/(.{8})", help="opens the run in the Dagster UI")
+# medium text columns: with the rest of a table they fit the page; the full text shows on hover
+TEXT = st.column_config.TextColumn(width="medium")
+
+
+def runs_table(runs, client: DagsterClient) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
                 "status": badge(r.status),
-                "job": r.job,
-                "run": r.run_id[:8],
+                "job": job_label(r.job, r.assets),
+                "run": client.run_url(r.run_id),
                 "created": components.ago(r.created),
                 "started": components.fmt_time(r.started),
                 "ended": components.fmt_time(r.ended),
@@ -105,34 +113,10 @@ def drift_section(info: Overview) -> None:
     )
 
 
-def launch_section(client: DagsterClient, info: Overview) -> None:
-    target = client.find_job(info)
-    st.subheader("Retrain")
-    if target is None:
-        st.warning(
-            f"No retrain job found in the workspace (set {RETRAIN_JOB_ENV}); jobs: "
-            f"{components.md_escape(', '.join(sorted({j for _, _, j in info.jobs})) or 'none')}."
-        )
-        return
-    location, repository, job = target
-    st.caption(
-        f"Launches the {components.md_code(job)} job of code location {components.md_code(location)}: re-read the "
-        "sources (with the feedback labels), retrain, and promote only through the gate."
+def show_runs(runs, client: DagsterClient) -> None:
+    st.dataframe(
+        runs_table(runs, client), hide_index=True, width="stretch", column_config={"run": RUN_LINK, "job": TEXT}
     )
-    if st.button(f"Launch {job}", type="primary", key="launch_retrain", icon=":material/rocket_launch:"):
-        result = client.launch_job(location, repository, job)
-        st.session_state["launch_result"] = result
-        overview.clear()
-    result = st.session_state.get("launch_result")
-    if result is not None:
-        if result.ok:
-            st.success(
-                f"Launched **{components.md_escape(result.job)}**: run {components.md_code(result.run_id)}.",
-                icon=":material/rocket_launch:",
-            )
-            st.link_button("Open the run in the Dagster UI", result.run_url)
-        else:
-            components.show_error(result.message)
 
 
 def main() -> None:
@@ -169,17 +153,17 @@ def main() -> None:
     d.metric("Sensors running", sum(i.kind == "sensor" and i.status == "RUNNING" for i in info.instigators))
 
     drift_section(info)
-    launch_section(client, info)
+    launch_section(client, info, on_launch=overview.clear)
 
     st.subheader("Runs")
     if info.active_runs:
         st.markdown("**Running and queued**")
-        st.dataframe(runs_table(info.active_runs), hide_index=True, width="stretch")
+        show_runs(info.active_runs, client)
     else:
         st.caption("Nothing running or queued.")
     if info.recent_runs:
         st.markdown("**Latest runs**")
-        st.dataframe(runs_table(info.recent_runs), hide_index=True, width="stretch")
+        show_runs(info.recent_runs, client)
 
     st.subheader("Assets and checks")
     assets = pd.DataFrame(
@@ -189,7 +173,7 @@ def main() -> None:
                 "group": a.group,
                 "last materialized": components.ago(a.last_materialized),
                 "partition": a.last_partition or ("—" if not a.partitioned else ""),
-                "run": (a.last_run_id or "")[:8],
+                "run": client.run_url(a.last_run_id) if a.last_run_id else None,
             }
             for a in sorted(info.assets, key=lambda a: (a.group, a.key))
         ],
@@ -209,13 +193,11 @@ def main() -> None:
         ],
         columns=["check", "status", "blocking", "when", "partition", "details"],
     )
-    left, right = st.columns(2)
-    with left:
-        st.markdown("**Latest materializations**")
-        st.dataframe(assets, hide_index=True, width="stretch")
-    with right:
-        st.markdown("**Asset checks** (partitioned checks: the latest result of every partition)")
-        st.dataframe(checks, hide_index=True, width="stretch")
+    # one above the other, full width: side by side they cut their columns off
+    st.markdown("**Latest materializations**")
+    st.dataframe(assets, hide_index=True, width="stretch", column_config={"run": RUN_LINK})
+    st.markdown("**Asset checks** (partitioned checks: the latest result of every partition)")
+    st.dataframe(checks, hide_index=True, width="stretch", column_config={"details": TEXT})
 
     st.subheader("Sensors and schedules")
     if not info.instigators:
@@ -226,17 +208,21 @@ def main() -> None:
         rows.append(
             {
                 "name": inst.name,
-                "kind": inst.kind,
                 "status": badge(inst.status),
-                "how": inst.detail,
+                "how": inst.detail,  # "standard sensor, every 60 s" / "cron 15 0 * * *"
                 "last tick": components.ago(last.at) if last else "no ticks yet",
                 "result": badge(last.status) if last else "",
-                "runs requested (last ticks)": sum(len(t.run_ids) for t in inst.ticks),
+                "runs": sum(len(t.run_ids) for t in inst.ticks),
                 "note": (last.error or last.skip_reason or "") if last else "",
             }
         )
     if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        st.dataframe(
+            pd.DataFrame(rows),
+            hide_index=True,
+            width="stretch",
+            column_config={"runs": st.column_config.NumberColumn(help="runs requested by the last ticks")},
+        )
 
 
 components.guard(main)

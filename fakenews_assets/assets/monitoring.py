@@ -18,14 +18,24 @@ from fakenews_assets.resources import PredictionLogStore
 from fakenews_ml.code_versions import code_version
 from fakenews_ml.config import DriftConfig, QualityBounds
 from fakenews_ml.manifests import DailyPredictions, DriftReport, LiveQuality, ReferenceProfile
+from fakenews_ml.monitoring.partitions_start import partitions_start
 from fakenews_ml.monitoring.verdict import verdict_of
 
 GROUP = "monitoring"
 OWNERS = ["team:ml-platform"]
-# Early enough for replayed history (`fakenews simulate --model ... --day 2024-05-01`); end_offset=1 makes
-# today's partition exist, so traffic can be judged while the day is still running (the volume sensor).
-PARTITIONS_START = "2024-01-01"
-DAILY_PARTITIONS = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=1, timezone="UTC")
+
+
+def daily_partitions(environ=None) -> dg.DailyPartitionsDefinition:
+    """Days from where the data starts (FAKENEWS_PARTITIONS_START, else the day recorded under FAKENEWS_HOME on
+    first load: fakenews_ml.monitoring.partitions_start); end_offset=1 makes today's partition exist, so traffic
+    can be judged while the day is still running (the volume sensor)."""
+    start = partitions_start(environ)
+    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1, timezone="UTC")
+
+
+# Dagster fixes an asset's partitions when the code location loads, so they are decided here, once per load; the
+# start is recorded on first load, so a reload (or another process loading this code) gets the same days.
+DAILY_PARTITIONS = daily_partitions()
 
 
 # observable_source_asset is marked beta in dagster 1.13: it is the documented way to model a store that

@@ -192,7 +192,9 @@ def test_drift_report_calm_on_held_out_titles_and_drifted_on_covid_posts(loop, m
     assert meta["plot"].count("data:image/png;base64,") == 1
 
     folder = loop.home / "drift_reports" / COVID_DAY
-    assert meta["report_html"] == f"drift_reports/{COVID_DAY}/report.html"
+    assert meta["report_html"] == f"drift_reports/{COVID_DAY}/report.html"  # relative to the artifact store
+    # one click from the asset to the report in the dashboard (which opens the day named by ?report=)
+    assert meta["report"] == f"http://127.0.0.1:8501/monitoring?report={COVID_DAY}"
     assert "<html" in (folder / "report.html").read_text().lower()
     summary = json.loads((folder / "report.json").read_text())["summary"]
     assert summary["drifted"] is True and summary["n_current"] == WINDOW

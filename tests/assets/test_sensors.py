@@ -279,6 +279,10 @@ def test_daily_schedule_reports_on_yesterday():
         (request,) = daily_drift_schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2024-05-02" and request.run_key == "daily-drift-2024-05-02"
     assert request.tags["dagster/partition"] == "2024-05-02"
+    # the first night after the partitions start (an install): no partition for yesterday, a skip, not an error
+    first_night = dg.build_schedule_context(scheduled_execution_time=datetime(2024, 1, 1, 0, 15, tzinfo=UTC))
+    tick = daily_drift_schedule.evaluate_tick(first_night)
+    assert not tick.run_requests and "2023-12-31 is before the first daily partition (2024-01-01)" in tick.skip_message
 
 
 def test_sensors_and_jobs_are_in_the_code_location():

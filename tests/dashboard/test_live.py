@@ -5,6 +5,7 @@ Chromium (Debian's ``chromium`` through Playwright), which also saves the README
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import signal
@@ -138,15 +139,34 @@ def test_dagster_client_reads_a_live_webserver(dagster_url):
     assert not wrong.ok and "no_such_job" in wrong.message
 
 
-def test_pipeline_page_launches_the_retrain_job_and_shows_its_results(dagster_url, monkeypatch):
+def test_pipeline_page_launches_the_retrain_job_and_shows_its_results(dagster_url, monkeypatch, tmp_path):
     monkeypatch.setenv("DAGSTER_WEBSERVER_URL", dagster_url)
     monkeypatch.delenv("FAKENEWS_RETRAIN_JOB", raising=False)
+    monkeypatch.delenv("FAKENEWS_RETRAIN_RUN_CONFIG", raising=False)
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.run()
     at.switch_page("pages/pipeline.py").run()
     assert not at.exception and not at.warning
-    launch = next(b for b in at.button if b.label == "Launch retrain")
+    launch = next(b for b in at.button if b.label == "Launch retrain…")
     launch.click().run()
+    assert not at.exception and not at.success  # one click only shows the plan
+    plan = " ".join(m.value for m in at.markdown)
+    assert "Launch `retrain`?" in plan and "3 asset(s)" in plan
+    assert all(f"`{name}`" in plan for name in ("raw_news", "validated_news", "production_model"))
+    assert "each asset's defaults" in plan and at.json[0].value == "{}"
+    at.button(key="cancel_launch").click().run()
+    assert not at.success and not at.json  # cancelled: nothing launched, the plan is gone
+    # the run config drift-triggered retrains use (FAKENEWS_RETRAIN_RUN_CONFIG) is shown and launched as well
+    monkeypatch.setenv("FAKENEWS_RETRAIN_RUN_CONFIG", str(tmp_path / "missing.yaml"))
+    next(b for b in at.button if b.label == "Launch retrain…").click().run()
+    assert any("FAKENEWS\\_RETRAIN\\_RUN\\_CONFIG" in e.value and "no such file" in e.value for e in at.error)
+    assert at.button(key="confirm_launch").disabled
+    config = tmp_path / "retrain.yaml"
+    config.write_text("loggers:\n  console:\n    config:\n      log_level: WARNING\n")
+    monkeypatch.setenv("FAKENEWS_RETRAIN_RUN_CONFIG", str(config))
+    next(b for b in at.button if b.label == "Launch retrain…").click().run()
+    assert json.loads(at.json[0].value) == {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    at.button(key="confirm_launch").click().run()
     assert not at.exception
     success = [s.value for s in at.success]
     assert success and "Launched" in success[0]
@@ -171,6 +191,10 @@ def test_pipeline_page_launches_the_retrain_job_and_shows_its_results(dagster_ur
     at.button(key="refresh_dagster").click().run()
     tables = " ".join(d.value.to_string() for d in at.dataframe)
     assert "✓ success" in tables and "✗ failed" in tables and "production_model_gate" in tables
+    # run ids are links to the run's page in the Dagster UI; an ad-hoc materialization is named by its assets
+    runs = at.dataframe[0].value
+    assert list(runs["run"]) == [f"{dagster_url}/runs/{finished.recent_runs[0].run_id}"]
+    assert "__ASSET_JOB" not in tables
 
 
 # ----- the browser ----------------------------------------------------------------------------------------
@@ -368,7 +392,7 @@ def test_browser_classifies_uploads_and_screenshots_every_page(streamlit_server,
             screenshot(page, "models")
 
             page.goto(f"{streamlit_server}/pipeline")
-            page.get_by_role("button", name="Launch retrain").wait_for(timeout=60_000)
+            page.get_by_role("button", name="Launch retrain…").wait_for(timeout=60_000)
             wait_idle(page)
             pipeline_verdict = verdict_banner(page)
             body = page.inner_text("body")

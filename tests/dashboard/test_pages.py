@@ -3,6 +3,8 @@ a real tiny model bundle, a real SQLite prediction log and real drift reports (s
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -165,7 +167,14 @@ def test_csv_upload_is_classified_shown_logged_offered_for_download_and_takes_fe
     logged = log_rows().head(23).iloc[::-1]
     assert list(logged["title"]) == titles
     assert set(logged["origin"]) == {"dashboard"} and logged["request_id"].nunique() == 1
-    assert list(shown["prob_fake"].round(6)) == list(logged["prob_fake"].round(6))
+    # P(fake) is a bar in the red column when the verdict is fake and in the green one when it is real
+    bars = shown["fake_bar"].fillna(shown["real_bar"])
+    assert list(bars.round(6)) == list(logged["prob_fake"].round(6))
+    is_fake = shown["verdict"] == "fake"
+    assert shown["fake_bar"].notna().eq(is_fake).all() and shown["real_bar"].notna().eq(~is_fake).all()
+    columns = {c.get("label"): c for c in json.loads(editor.proto.columns).values()}
+    assert columns["P(fake) · fake"]["type_config"]["color"] == "red"
+    assert columns["P(fake) · real"]["type_config"]["color"] == "green"
 
     download = at.get("download_button")[0]
     assert download.proto.label == "Download results (CSV)"
