@@ -199,6 +199,18 @@ def feedback_stats(url: str) -> dict:
     }
 
 
+@st.cache_data(ttl=10, show_spinner=False)
+def live_quality(range_name: str, url: str) -> pd.DataFrame:
+    """Accuracy, macro-F1 and confusion of the labelled predictions of the range, per UTC day and model version
+    (the numbers the Dagster live_quality asset records per day)."""
+    from fakenews_ml.monitoring.live_quality import live_quality as per_day
+
+    span = RANGES[range_name]
+    now = datetime.now(UTC)
+    start = now - span if span is not None else datetime(1970, 1, 1, tzinfo=UTC)
+    return per_day(prediction_log().labelled_predictions(start, now + timedelta(minutes=1)))
+
+
 # ----- drift --------------------------------------------------------------------------------------------
 
 
@@ -213,6 +225,21 @@ def drift_table(home: str) -> pd.DataFrame:
     if not drift_reports_root().is_dir():  # no report was ever written
         return pd.DataFrame(columns=HISTORY_COLUMNS)
     return drift_history()
+
+
+def drift_verdicts(history: pd.DataFrame):
+    """The history summed up by the verdict rules every view shares (``fakenews_ml.monitoring.verdict``)."""
+    from fakenews_ml.monitoring.drift_store import drift_overview
+
+    return drift_overview(history)
+
+
+def is_partition_key(day: str) -> bool:
+    """Whether ``day`` is a daily partition key (YYYY-MM-DD): the only thing a URL may name as a report."""
+    try:
+        return datetime.strptime(day, "%Y-%m-%d").strftime("%Y-%m-%d") == day
+    except ValueError:
+        return False
 
 
 @st.cache_data(ttl=15, show_spinner=False)

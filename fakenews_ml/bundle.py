@@ -100,7 +100,10 @@ class LoadedBundle:
 
     @property
     def version(self) -> str:
-        return self.meta["version"]
+        """The champion's version: a quantized variant answers with the version of the bundle it was made from
+        (one name for one model everywhere; ``variant`` tells them apart). Variants written before they carried
+        it in ``bundle.json`` name it in their lineage."""
+        return (self.lineage.get("variant_of") or {}).get("version") or self.meta["version"]
 
     @property
     def variant(self) -> str:
@@ -133,10 +136,12 @@ def save_bundle(
     lexical: LexicalModel | None = None,
     blend_weights: dict | None = None,
     domain: DomainProfile | None = None,
+    version: str | None = None,
 ) -> Path:
     """Write a complete bundle to ``out_dir`` atomically; returns its path. ``lexical`` and
     ``blend_weights`` add the TF-IDF half of the classifier (``lexical.safetensors``); ``domain`` the
-    out-of-domain profile (``domain.safetensors``)."""
+    out-of-domain profile (``domain.safetensors``). ``version`` is given for a quantized variant (its bundle's
+    version: one model, one name); a new model gets a new one."""
     out_dir = Path(out_dir).expanduser().resolve()
     with atomic_dir(out_dir, existing="replace") as staging:
         tensors = weight_codec.pack(model, variant)
@@ -151,7 +156,7 @@ def save_bundle(
         created = datetime.now(UTC)
         meta = {
             "format_version": FORMAT_VERSION,
-            "version": f"{created:%Y%m%d-%H%M%S}-{digest[:8]}",
+            "version": version or f"{created:%Y%m%d-%H%M%S}-{digest[:8]}",
             "created_at": created.isoformat(timespec="seconds"),
             "variant": variant,
             "threshold": float(threshold),

@@ -217,6 +217,16 @@ def classify_file(model: data.ServedModel, uploaded, frame: pd.DataFrame) -> dic
     return batch
 
 
+def result_view(frame: pd.DataFrame) -> pd.DataFrame:
+    """The results table: headline, verdict, P(fake) as a bar in the column of its verdict, the user's label."""
+    fake = frame["label"] == 1
+    view = frame[["title", "verdict"]].copy()
+    view["fake_bar"] = frame["prob_fake"].where(fake)
+    view["real_bar"] = frame["prob_fake"].where(~fake)
+    view["your_label"] = pd.Series([None] * len(view), dtype="object")
+    return view
+
+
 def show_batch(batch: dict) -> None:
     frame: pd.DataFrame = batch["frame"]
     n_fake = int((frame["label"] == 1).sum())
@@ -230,19 +240,25 @@ def show_batch(batch: dict) -> None:
             f"These predictions could not be written to the prediction log ({components.md_escape(batch['log_error'])}); "
             "feedback cannot be stored for them."
         )
-    view = frame[["title", "verdict", "prob_fake"]].copy()
-    view["your_label"] = pd.Series([None] * len(view), dtype="object")
+    view = result_view(frame)
     st.markdown("**Results.** To correct the model, pick *fake* or *real* in the last column, then store your labels.")
     edited = st.data_editor(
         view,
         key=f"batch_editor_{batch['file_id']}",
         hide_index=True,
         width="stretch",
-        disabled=["title", "verdict", "prob_fake"],
+        disabled=["title", "verdict", "fake_bar", "real_bar"],
         column_config={
-            "title": st.column_config.TextColumn("headline", width="large"),
+            # medium, not large: with the bars and the label column a large headline pushed the table past the page
+            "title": st.column_config.TextColumn("headline", width="medium"),
             "verdict": st.column_config.TextColumn("verdict"),
-            "prob_fake": st.column_config.ProgressColumn("P(fake)", min_value=0.0, max_value=1.0, format="percent"),
+            # one bar per row, red when the verdict is fake and green when real (a bar column has one colour)
+            "fake_bar": st.column_config.ProgressColumn(
+                "P(fake) · fake", min_value=0.0, max_value=1.0, format="percent", color="red"
+            ),
+            "real_bar": st.column_config.ProgressColumn(
+                "P(fake) · real", min_value=0.0, max_value=1.0, format="percent", color="green"
+            ),
             "your_label": st.column_config.SelectboxColumn(
                 "your label", options=["fake", "real"], help="this is fake / this is real"
             ),

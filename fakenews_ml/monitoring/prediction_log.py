@@ -321,6 +321,32 @@ class PredictionLog:
         # SQLite returns the day as text, PostgreSQL as a date: one string form for both.
         return pd.DataFrame({"day": [str(r.day)[:10] for r in rows], "count": [int(r.count) for r in rows]})
 
+    def labelled_predictions(self, start, end) -> pd.DataFrame:
+        """Predictions with ``start <= created_at < end`` (UTC) that received a linked feedback label, oldest
+        first: ``id, created_at, model_version, origin, predicted`` (the model's label) and ``label`` (the
+        person's; the latest feedback per prediction wins)."""
+        query = (
+            select(
+                predictions.c.id,
+                predictions.c.created_at,
+                predictions.c.model_version,
+                predictions.c.origin,
+                predictions.c.label.label("predicted"),
+                feedback.c.label,
+            )
+            .join(feedback, feedback.c.prediction_id == predictions.c.id)
+            .where(predictions.c.created_at >= to_utc(start), predictions.c.created_at < to_utc(end))
+            .order_by(feedback.c.id)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        columns = ["id", "created_at", "model_version", "origin", "predicted", "label"]
+        frame = pd.DataFrame.from_records(rows, columns=columns).drop_duplicates("id", keep="last")
+        frame = frame.astype({"id": "int64", "predicted": "int8", "label": "int8"}).assign(
+            created_at=pd.to_datetime(frame["created_at"], utc=True)
+        )
+        return frame.sort_values(["created_at", "id"]).reset_index(drop=True)
+
     def _prediction_frame(self, query) -> pd.DataFrame:
         with self._read() as conn:
             rows = conn.execute(query).all()
