@@ -124,6 +124,9 @@ def classify(model: ServedModel, titles: list[str], progress=None) -> tuple[pd.D
     result = predict_all(model.predictor, titles, progress)
     request_id = str(uuid.uuid4())
     now = datetime.now(UTC)
+    scored = "ood_score" in result.columns  # bundles trained before the domain profile have no score
+    ood = result["ood_score"].astype(float).tolist() if scored else [None] * len(titles)
+    flags = result["out_of_domain"].astype(bool).tolist() if scored else [None] * len(titles)
     rows = [
         {
             "request_id": request_id,
@@ -133,8 +136,10 @@ def classify(model: ServedModel, titles: list[str], progress=None) -> tuple[pd.D
             "label": int(y),
             "model_version": model.version,
             "origin": ORIGIN,
+            "ood_score": o,
+            "out_of_domain": f,
         }
-        for t, p, y in zip(titles, result["prob_fake"], result["label"])
+        for t, p, y, o, f in zip(titles, result["prob_fake"], result["label"], ood, flags)
     ]
     error = None
     try:
@@ -150,6 +155,8 @@ def classify(model: ServedModel, titles: list[str], progress=None) -> tuple[pd.D
             "model_version": model.version,
             "request_id": request_id,
             "prediction_id": pd.array(ids, dtype="Int64"),
+            "ood_score": pd.array(ood, dtype="Float64"),
+            "out_of_domain": pd.array(flags, dtype="boolean"),
         }
     )
     traffic.clear()

@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import components, data
+from dashboards.domain_chart import out_of_domain_chart
 
 REPORT_VIEW = "monitoring"  # this page's URL path
 REPORT_PARAM = "report"  # ?report=<day> shows that day's Evidently report alone
@@ -126,6 +127,7 @@ def traffic_section(threshold: float | None, range_name: str) -> None:
             x="t:Q"
         )
     st.altair_chart(chart.properties(height=220), width="stretch")
+    out_of_domain_chart(frame)
 
 
 def quality_section(range_name: str) -> None:

@@ -165,6 +165,8 @@ class DirectTarget:
             "label": label,
             "model_version": self.version,
             "origin": origin,
+            "ood_score": float(row["ood_score"]) if "ood_score" in row else None,
+            "out_of_domain": bool(row["out_of_domain"]) if "out_of_domain" in row else None,
         }
         if self._noon is not None:
             record["created_at"] = self._noon + timedelta(seconds=next(self._clock))
