@@ -25,8 +25,9 @@ from fakenews_ml.environment import home_path
 from fakenews_ml.metrics import compute_metrics, save_plots, tune_threshold
 from fakenews_ml.model.classifier import HeadlineClassifier
 from fakenews_ml.model.datamodule import NewsDataModule
+from fakenews_ml.model.domain import MAX_FIT_ROWS, DomainProfile, fit_domain
 from fakenews_ml.model.encoder import encoder_label
-from fakenews_ml.model.inference import predict_probs
+from fakenews_ml.model.inference import embed_rows, predict_probs
 from fakenews_ml.model.lexical import blend, cross_fit, fit_blend
 from fakenews_ml.model.lightning_module import ClassifierModule, SoftTargets, balanced_class_weights
 
@@ -156,6 +157,7 @@ def train_model(
             if not lexical_choice["kept"]:
                 lexical, blend_weights, probs = None, None, transformer_probs
     threshold = tune_threshold(tokenized["val"].labels, probs["val"])
+    domain = domain_profile(model, tokenized, tokenizer.pad_token_id, train_config.seed)
     val_metrics = compute_metrics(tokenized["val"].labels, probs["val"], threshold)
     test_metrics, plots = {}, {}
     if "test" in tokenized:
@@ -184,6 +186,7 @@ def train_model(
         plots=plots,
         lexical=lexical,
         blend_weights=blend_weights,
+        domain=domain,
         tables=_bundle_tables(heldout, titles, train_config.seed),
         extra={
             "training": {
@@ -234,6 +237,17 @@ def _lexical_choice(labels: np.ndarray, transformer: np.ndarray, blended: np.nda
         "val_roc_auc_transformer": alone,
         "val_roc_auc_blend": with_lexical,
     }
+
+
+def domain_profile(model, tokenized: dict[str, TokenizedSplit], pad_token_id: int, seed: int) -> DomainProfile:
+    """The out-of-domain profile (``model.domain``): fitted on a seeded sample of the train split's
+    embeddings, its threshold calibrated on the val split's."""
+    train = tokenized["train"]
+    if len(train) > MAX_FIT_ROWS:
+        train = train.take(np.sort(np.random.default_rng(seed).choice(len(train), MAX_FIT_ROWS, replace=False)))
+    return fit_domain(
+        embed_rows(model, train, pad_token_id), embed_rows(model, tokenized["val"], pad_token_id), seed=seed
+    )
 
 
 def _blend_in_lexical(tokenized: dict[str, TokenizedSplit], titles: dict[str, list[str]], probs: dict[str, np.ndarray]):
