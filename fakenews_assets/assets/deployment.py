@@ -64,6 +64,7 @@ def quantized_model(
             "parity": parity_table(manifest),
             "bounds": dg.MetadataValue.json(manifest.bounds),
             "int8_smoothing": dg.MetadataValue.json(manifest.int8_smoothing or {"alpha": None}),
+            "pruning": dg.MetadataValue.json(manifest.pruning or {"variants": None}),
             "serving": location(manifest.serving),
             **{f"{v}_agreement": number(p.agreement) for v, p in manifest.parity.items()},
         },
