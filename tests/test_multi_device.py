@@ -126,3 +126,14 @@ def test_two_processes_write_one_complete_bundle_that_agrees(
     titles = tiny_frames["test"]["title"].tolist()
     served = Predictor(reference).predict_proba(titles), Predictor(bundle).predict_proba(titles)
     assert np.abs(served[0] - served[1]).max() <= MAX_PROB_DIFF
+
+
+def test_the_launchpad_exposes_the_device_settings():
+    from fakenews_assets.configs import TrainedModelConfig, core
+
+    fields = TrainedModelConfig.model_fields
+    assert (fields["devices"].default, fields["num_nodes"].default, fields["strategy"].default) == (1, 1, "auto")
+    config = core(TrainedModelConfig(devices=2, strategy="ddp_spawn"), TrainConfig, accelerator="cpu")
+    assert (config.devices, config.world_size, strategy_for(config)) == (2, 2, "ddp_spawn")
+    with pytest.raises(ValidationError, match="strategy"):
+        core(TrainedModelConfig(strategy="horovod"), TrainConfig)
