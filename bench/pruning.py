@@ -7,7 +7,8 @@ variant the project already serves.
         [--l1 0.3,0.5] [--out bench/results/pruning.json]
 
 Every row is served through the same ``Predictor`` the API uses (the TF-IDF blend included) on the bundle's own
-frozen test rows; speed is the best of ``--repeats`` passes; size is the safetensors file the variant would be
+frozen test rows; speed is the best of ``--repeats`` rounds,
+each round timing every variant once (so a change of load on a shared machine hits all of them alike); size is the safetensors file the variant would be
 saved as, and its gzip-compressed size (what sparse weights could save at rest); parity is against fp32.
 """
 
@@ -62,22 +63,14 @@ def sizes(model: torch.nn.Module, variant: str) -> tuple[int, int]:
     return len(data), len(gzip.compress(data, compresslevel=6))
 
 
-def timed(predictor: Predictor, titles: list[str], repeats: int) -> tuple[float, np.ndarray]:
-    predictor.predict_proba(titles[:64])  # warm-up
-    best, probs = float("inf"), None
-    for _ in range(repeats):
-        started = time.perf_counter()
-        probs = predictor.predict_proba(titles)
-        best = min(best, time.perf_counter() - started)
-    return best, probs
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True, help="fp32 bundle with its calibration titles")
     parser.add_argument("--n", type=int, default=1000, help="frozen test rows to measure on (at most)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument(
+        "--threads", type=int, help="torch threads while timing (the API serves with 1 per worker; default: torch's)"
+    )
     parser.add_argument(
         "--shares", default="0.25:0.25,0.5:0.5", help="structured settings, head_share:neuron_share, comma-separated"
     )
@@ -85,8 +78,6 @@ def main() -> None:
     parser.add_argument("--l1", default="0.3,0.5", help="unstructured L1 amounts, comma-separated")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
     base = load_bundle(args.model)
@@ -119,10 +110,20 @@ def main() -> None:
     for amount in (float(x) for x in filter(None, args.l1.split(","))):
         candidates.append((f"L1 unstructured {amount:.0%} (seed)", "fp32", l1_unstructured(base.model, amount), {}))
 
+    if args.threads:  # after building: the pruning itself uses every core
+        torch.set_num_threads(args.threads)
+    predictors = [Predictor(replace(base, model=m, meta={**base.meta, "variant": v})) for _, v, m, _ in candidates]
+    for predictor in predictors:
+        predictor.predict_proba(titles[:64])  # warm-up
+    best, outputs = [float("inf")] * len(candidates), [None] * len(candidates)
+    for _ in range(args.repeats):  # rounds over every variant: a change of load hits them all alike
+        for i, predictor in enumerate(predictors):
+            started = time.perf_counter()
+            outputs[i] = predictor.predict_proba(titles)
+            best[i] = min(best[i], time.perf_counter() - started)
+
     results, ref = [], None
-    for name, variant, model, summary in candidates:
-        bundle = replace(base, model=model, meta={**base.meta, "variant": variant})
-        seconds, probs = timed(Predictor(bundle), titles, args.repeats)
+    for (name, variant, model, summary), seconds, probs in zip(candidates, best, outputs, strict=True):
         size, gz = sizes(model, variant)
         if ref is None:
             ref = {"seconds": seconds, "probs": probs, "size": size, "gz": gz}
@@ -145,7 +146,7 @@ def main() -> None:
                 "macro-F1": round(float(f1_score(labels, predicted, average="macro")), 4),
                 "ROC-AUC": round(float(roc_auc_score(labels, probs)), 4),
                 "agreement": round(float((predicted == ref_predicted).mean()), 4),
-                "mean |Δp|": round(float(np.abs(probs - ref["probs"]).mean()), 4),
+                "mean abs Δp": round(float(np.abs(probs - ref["probs"]).mean()), 4),
                 **({"pruning": summary} if summary else {}),
             }
         )

@@ -155,7 +155,7 @@ class QuantizeConfig(_Strict):
         0.5, ge=0, lt=1, description="pruned: share of all feed-forward neurons removed (lowest importance first)"
     )
     prune_recovery_steps: int = Field(
-        200, ge=0, description="pruned: steps of recovery fine-tuning towards the unpruned model's output (0 = none)"
+        40, ge=0, description="pruned: steps of recovery fine-tuning towards the unpruned model's output (0 = none)"
     )
     prune_learning_rate: float = Field(1e-4, gt=0, description="pruned: AdamW learning rate of the recovery")
     prune_batch_size: int = Field(32, ge=1, description="pruned: titles per importance and recovery batch")
