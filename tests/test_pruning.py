@@ -99,3 +99,20 @@ def test_shapes_that_do_not_fit_are_a_bundle_error(tiny_bundle_copy, tiny_frames
 def test_encoders_without_bert_layers_are_refused():
     with pytest.raises(ValueError, match="BERT-style encoders only"):
         pruning.shapes_of(torch.nn.Linear(2, 2))
+
+
+def test_the_stage_reuses_pruned_variants_only_for_the_same_settings(
+    tiny_bundle, tiny_frames, store_bundle, store_splits, fakenews_home
+):
+    from fakenews_ml.stages.quantization import quantize_or_reuse
+
+    trained, splits = store_bundle(tiny_bundle), store_splits(tiny_frames)
+    config = QuantizeConfig(variants=["int8", "pruned_int8"], prune_recovery_steps=2)
+    first = quantize_or_reuse(trained, splits, config)
+    assert not first.reused and first.pruning["prune_recovery_steps"] == 2
+    assert set(first.parity) == {"int8", "pruned_int8"} and first.variant_weights["pruned_int8"]
+    assert quantize_or_reuse(trained, splits, config).reused
+    assert quantize_or_reuse(trained, splits, QuantizeConfig(variants=["int8"])).reused  # pruning not asked for
+    other = quantize_or_reuse(trained, splits, config.model_copy(update={"prune_head_share": 0.25}))
+    assert not other.reused and other.pruning["prune_head_share"] == 0.25
+    assert load_bundle(fakenews_home / trained.bundle / "variants" / "pruned_int8").variant == "pruned_int8"
