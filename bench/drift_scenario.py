@@ -1,5 +1,5 @@
 """The production loop end to end, on real data, against a FAKENEWS_HOME whose champion was trained on
-FakeNewsNet by the asset graph (`dagster asset materialize --select '*reference_profile'`):
+FakeNewsNet by the asset graph (`dagster asset materialize -m fakenews_assets.definitions --select '*reference_profile'`):
 
 1. API latency (bench/api_latency.py): `fakenews serve` on 127.0.0.1, 8 concurrent wrk clients sending one
    headline per request; then every answered request must be in the prediction log (no lost rows).
@@ -84,7 +84,9 @@ def main() -> None:
 
     champion = champion_path()
     if champion is None:
-        sys.exit("no champion: run `dagster asset materialize --select '*reference_profile'` first")
+        sys.exit(
+            "no champion: run `dagster asset materialize -m fakenews_assets.definitions --select '*reference_profile'` first"
+        )
     fnn_test = read_news_file(champion / "heldout_test.csv")
     covid = pd.read_csv(DATASETS / "constraint_covid19.csv", dtype={"title": str})
     covid_stream, covid_unseen = covid[covid["split"] == "train"], covid[covid["split"] == "val"]

@@ -158,3 +158,29 @@ def sandboxed_html(document: str, height: int = 900) -> None:
         "</body></html>"
     )
     st.iframe(wrapper, height=height)
+
+
+def verdict_banner(overview, reasons: str = "") -> None:
+    """The drift verdict as both Monitoring and Pipeline show it (``fakenews_ml.monitoring.verdict.DriftOverview``):
+    the newest judged day's verdict, then every day whose check failed, the same words on both pages."""
+    failed = ", ".join(f"{day} ({overview_label(overview, day)})" for day in overview.failed_days[:7])
+    more = f" and {len(overview.failed_days) - 7} more" if len(overview.failed_days) > 7 else ""
+    tail = f" Failed drift checks: {len(overview.failed_days)} day(s): {failed}{more}." if failed else ""
+    if overview.latest is None:
+        st.info(f"**No day judged yet** (too little traffic on every day so far).{tail}", icon=":material/info:")
+    elif overview.latest.retrain:
+        detail = f": {md_escape(reasons)}" if reasons else ""
+        st.error(
+            f"**Latest drift verdict: drift** on {overview.latest_day}{detail}. The drift sensor requests a retrain "
+            f"(once per day, after its cooldown).{tail}",
+            icon=":material/crisis_alert:",
+        )
+    else:
+        box = st.warning if overview.drifted_days else st.success
+        box(f"**Latest drift verdict: passed** on {overview.latest_day}.{tail}", icon=":material/check_circle:")
+
+
+def overview_label(overview, day: str) -> str:
+    from fakenews_ml.monitoring.verdict import verdict_of
+
+    return verdict_of(overview.days[day]).label

@@ -24,6 +24,7 @@ RETRAIN_JOB_ENV = "FAKENEWS_RETRAIN_JOB"
 DEFAULT_RETRAIN_JOBS = ("retrain",)
 CONNECT_TIMEOUT_S = 2.0
 READ_TIMEOUT_S = 10.0
+DRIFT_PARTITION_TAG = "fakenews/drift_partition"  # set by the drift sensor on the retrain runs it requests
 ACTIVE_RUN_STATUSES = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"]
 
 OVERVIEW_QUERY = """
@@ -83,16 +84,48 @@ query DashboardOverview($activeStatuses: [RunStatus!], $recentRuns: Int!, $ticks
   }
   active: runsOrError(filter: {statuses: $activeStatuses}, limit: 50) {
     __typename
-    ... on Runs { results { runId jobName status creationTime startTime } }
+    ... on Runs { results { runId jobName status creationTime startTime assetSelection { path } } }
     ... on PythonError { message }
     ... on InvalidPipelineRunsFilterError { message }
   }
   recent: runsOrError(limit: $recentRuns) {
     __typename
-    ... on Runs { results { runId jobName status creationTime startTime endTime } }
+    ... on Runs { results { runId jobName status creationTime startTime endTime assetSelection { path } } }
     ... on PythonError { message }
     ... on InvalidPipelineRunsFilterError { message }
   }
+  retrains: runsOrError(filter: {tags: [{key: "fakenews/trigger", value: "drift"}]}, limit: 50) {
+    __typename
+    ... on Runs { results { runId jobName status creationTime startTime endTime tags { key value } } }
+    ... on PythonError { message }
+    ... on InvalidPipelineRunsFilterError { message }
+  }
+}
+"""
+
+# Every execution of one check, newest first: the latest per partition is that day's verdict (what Dagster's
+# check list shows per partition; executionForLatestMaterialization only covers the newest materialization).
+CHECK_EXECUTIONS_QUERY = """
+query CheckExecutions($assetKey: AssetKeyInput!, $checkName: String!, $limit: Int!) {
+  assetCheckExecutions(assetKey: $assetKey, checkName: $checkName, limit: $limit) {
+    runId
+    status
+    timestamp
+    partition
+    evaluation {
+      success
+      severity
+      description
+      metadataEntries { label ... on TextMetadataEntry { text } ... on BoolMetadataEntry { boolValue } }
+    }
+  }
+}
+"""
+PARTITION_EXECUTIONS = 500  # check executions read per partitioned check (the newest; one per day and rerun)
+FAILED = ("FAILED", "EXECUTION_FAILED")
+JOB_ASSETS_QUERY = """
+query JobAssets($selector: PipelineSelector!) {
+  assetNodes(pipeline: $selector) { assetKey { path } }
 }
 """
 
@@ -162,6 +195,30 @@ class CheckRow:
     run_id: str | None
     partition: str | None
     description: str | None
+    partitioned: bool = False
+    partitions: list[PartitionCheck] = field(default_factory=list)  # newest day first (partitioned checks)
+
+    @property
+    def failed_partitions(self) -> list[str]:
+        return [p.partition for p in self.partitions if p.status in FAILED]
+
+    @property
+    def failures(self) -> int:
+        """Failed partitions of a partitioned check (as Dagster's check list counts them), else 0 or 1."""
+        return len(self.failed_partitions) if self.partitioned else int(self.status in FAILED)
+
+
+@dataclass
+class PartitionCheck:
+    """The latest execution of a partitioned check for one partition."""
+
+    partition: str
+    status: str
+    severity: str | None
+    at: datetime | None
+    run_id: str | None
+    description: str | None
+    metadata: dict = field(default_factory=dict)  # text and bool entries of the evaluation
 
 
 @dataclass
@@ -172,6 +229,8 @@ class RunRow:
     created: datetime | None
     started: datetime | None
     ended: datetime | None = None
+    drift_partition: str | None = None  # the drift day a retrain run answers (its fakenews/drift_partition tag)
+    assets: tuple[str, ...] = ()  # the run's asset selection (what an ad-hoc materialization ran)
 
 
 @dataclass
@@ -189,11 +248,20 @@ class Overview:
     instigators: list[Instigator] = field(default_factory=list)
     active_runs: list[RunRow] = field(default_factory=list)
     recent_runs: list[RunRow] = field(default_factory=list)
+    retrains: dict[str, RunRow] = field(default_factory=dict)  # drift day -> the newest retrain run it asked for
     warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.reachable and self.error is None
+
+    @property
+    def failed_checks(self) -> int:
+        """Failed checks, each failed partition of a partitioned check counted (what the check list shows)."""
+        return sum(c.failures for c in self.checks)
+
+    def check(self, asset: str, name: str) -> CheckRow | None:
+        return next((c for c in self.checks if c.asset == asset and c.name == name), None)
 
 
 @dataclass
@@ -266,13 +334,26 @@ class DagsterClient:
         except DagsterError as exc:
             return Overview(url=self.shown_url, reachable=exc.reachable, error=str(exc))
         try:
-            return _parse_overview(self.shown_url, data)
+            overview = _parse_overview(self.shown_url, data)
+            for check in overview.checks:
+                if check.partitioned:
+                    check.partitions = self.partition_checks(check.asset, check.name)
+        except DagsterError as exc:
+            overview.warnings.append(str(exc))
         except (KeyError, TypeError, ValueError) as exc:  # a schema this client does not know
             return Overview(
                 url=self.shown_url,
                 reachable=True,
                 error=f"unexpected answer from Dagster ({type(exc).__name__}: {exc})",
             )
+        return overview
+
+    def partition_checks(self, asset: str, check: str, limit: int = PARTITION_EXECUTIONS) -> list[PartitionCheck]:
+        """The latest execution of ``check`` per partition, newest partition first."""
+        data = self._post(
+            CHECK_EXECUTIONS_QUERY, {"assetKey": {"path": asset.split("/")}, "checkName": check, "limit": limit}
+        )
+        return _latest_per_partition(data["assetCheckExecutions"])
 
     # ----- launching --------------------------------------------------------------------------------
 
@@ -290,10 +371,20 @@ class DagsterClient:
                     return location, repository, job
         return None
 
-    def launch_job(self, location: str, repository: str, job: str) -> LaunchResult:
+    def run_url(self, run_id: str) -> str:
+        """The run's page in the Dagster UI."""
+        return f"{self.shown_url}/runs/{run_id}"
+
+    def job_assets(self, location: str, repository: str, job: str) -> list[str]:
+        """The assets ``job`` materializes (raises DagsterError when Dagster cannot say)."""
+        selector = {"repositoryLocationName": location, "repositoryName": repository, "pipelineName": job}
+        data = self._post(JOB_ASSETS_QUERY, {"selector": selector})
+        return [_key(node["assetKey"]) for node in data.get("assetNodes") or []]
+
+    def launch_job(self, location: str, repository: str, job: str, run_config: dict | None = None) -> LaunchResult:
         params = {
             "selector": {"repositoryLocationName": location, "repositoryName": repository, "jobName": job},
-            "runConfigData": {},
+            "runConfigData": run_config or {},
         }
         try:
             data = self._post(LAUNCH_MUTATION, {"executionParams": params})
@@ -308,7 +399,7 @@ class DagsterClient:
                 f"launched {job} (run {run_id[:8]})",
                 run_id=run_id,
                 job=job,
-                run_url=f"{self.shown_url}/runs/{run_id}",
+                run_url=self.run_url(run_id),
             )
         if kind == "RunConfigValidationInvalid":
             problems = "; ".join(e.get("message", "") for e in result.get("errors", []))
@@ -370,6 +461,8 @@ def _runs(block: dict, where: str, warnings: list[str]) -> list[RunRow]:
             _ts(r.get("creationTime")),
             _ts(r.get("startTime")),
             _ts(r.get("endTime")),
+            next((t["value"] for t in r.get("tags") or [] if t["key"] == DRIFT_PARTITION_TAG), None),
+            tuple(_key(k) for k in r.get("assetSelection") or []),
         )
         for r in block["results"]
     ]
@@ -416,6 +509,7 @@ def _parse_overview(url: str, data: dict) -> Overview:
                 continue
             for check in checks["checks"]:
                 execution = check.get("executionForLatestMaterialization") or {}
+                partitioned = bool(node.get("isPartitioned"))
                 evaluation = execution.get("evaluation") or {}
                 overview.checks.append(
                     CheckRow(
@@ -427,8 +521,41 @@ def _parse_overview(url: str, data: dict) -> Overview:
                         execution.get("runId"),
                         execution.get("partition"),
                         evaluation.get("description"),
+                        partitioned,
                     )
                 )
     overview.active_runs = _runs(data["active"], "running and queued runs", overview.warnings)
     overview.recent_runs = _runs(data["recent"], "recent runs", overview.warnings)
+    for run in reversed(_runs(data["retrains"], "retrain runs", overview.warnings)):  # oldest first: newest wins
+        if run.drift_partition:
+            overview.retrains[run.drift_partition] = run
     return overview
+
+
+def _metadata(entries: list[dict] | None) -> dict:
+    found = {}
+    for entry in entries or []:
+        if "text" in entry:
+            found[entry["label"]] = entry["text"]
+        elif "boolValue" in entry:
+            found[entry["label"]] = entry["boolValue"]
+    return found
+
+
+def _latest_per_partition(executions: list[dict]) -> list[PartitionCheck]:
+    latest: dict[str, PartitionCheck] = {}
+    for execution in sorted(executions, key=lambda e: float(e.get("timestamp") or 0), reverse=True):
+        partition = execution.get("partition")
+        if not partition or partition in latest:
+            continue
+        evaluation = execution.get("evaluation") or {}
+        latest[partition] = PartitionCheck(
+            partition,
+            execution["status"],
+            evaluation.get("severity"),
+            _ts(execution.get("timestamp")),
+            execution.get("runId"),
+            evaluation.get("description"),
+            _metadata(evaluation.get("metadataEntries")),
+        )
+    return [latest[p] for p in sorted(latest, reverse=True)]

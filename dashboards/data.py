@@ -124,6 +124,9 @@ def classify(model: ServedModel, titles: list[str], progress=None) -> tuple[pd.D
     result = predict_all(model.predictor, titles, progress)
     request_id = str(uuid.uuid4())
     now = datetime.now(UTC)
+    scored = "ood_score" in result.columns  # bundles trained before the domain profile have no score
+    ood = result["ood_score"].astype(float).tolist() if scored else [None] * len(titles)
+    flags = result["out_of_domain"].astype(bool).tolist() if scored else [None] * len(titles)
     rows = [
         {
             "request_id": request_id,
@@ -133,8 +136,10 @@ def classify(model: ServedModel, titles: list[str], progress=None) -> tuple[pd.D
             "label": int(y),
             "model_version": model.version,
             "origin": ORIGIN,
+            "ood_score": o,
+            "out_of_domain": f,
         }
-        for t, p, y in zip(titles, result["prob_fake"], result["label"])
+        for t, p, y, o, f in zip(titles, result["prob_fake"], result["label"], ood, flags)
     ]
     error = None
     try:
@@ -150,6 +155,8 @@ def classify(model: ServedModel, titles: list[str], progress=None) -> tuple[pd.D
             "model_version": model.version,
             "request_id": request_id,
             "prediction_id": pd.array(ids, dtype="Int64"),
+            "ood_score": pd.array(ood, dtype="Float64"),
+            "out_of_domain": pd.array(flags, dtype="boolean"),
         }
     )
     traffic.clear()
@@ -192,6 +199,18 @@ def feedback_stats(url: str) -> dict:
     }
 
 
+@st.cache_data(ttl=10, show_spinner=False)
+def live_quality(range_name: str, url: str) -> pd.DataFrame:
+    """Accuracy, macro-F1 and confusion of the labelled predictions of the range, per UTC day and model version
+    (the numbers the Dagster live_quality asset records per day)."""
+    from fakenews_ml.monitoring.live_quality import live_quality as per_day
+
+    span = RANGES[range_name]
+    now = datetime.now(UTC)
+    start = now - span if span is not None else datetime(1970, 1, 1, tzinfo=UTC)
+    return per_day(prediction_log().labelled_predictions(start, now + timedelta(minutes=1)))
+
+
 # ----- drift --------------------------------------------------------------------------------------------
 
 
@@ -206,6 +225,21 @@ def drift_table(home: str) -> pd.DataFrame:
     if not drift_reports_root().is_dir():  # no report was ever written
         return pd.DataFrame(columns=HISTORY_COLUMNS)
     return drift_history()
+
+
+def drift_verdicts(history: pd.DataFrame):
+    """The history summed up by the verdict rules every view shares (``fakenews_ml.monitoring.verdict``)."""
+    from fakenews_ml.monitoring.drift_store import drift_overview
+
+    return drift_overview(history)
+
+
+def is_partition_key(day: str) -> bool:
+    """Whether ``day`` is a daily partition key (YYYY-MM-DD): the only thing a URL may name as a report."""
+    try:
+        return datetime.strptime(day, "%Y-%m-%d").strftime("%Y-%m-%d") == day
+    except ValueError:
+        return False
 
 
 @st.cache_data(ttl=15, show_spinner=False)

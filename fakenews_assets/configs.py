@@ -26,6 +26,7 @@ from fakenews_ml.config import (
     HyperparameterChoice,
     ModelConfig,
     ProfileConfig,
+    QualityBounds,
     QuantizeConfig,
     SearchConfig,
     TrainConfig,
@@ -112,6 +113,12 @@ QuantizedModelConfig = derive_config(
 )
 ModelEvaluationConfig = derive_config("ModelEvaluationConfig", "The champion/challenger gate.", (GateConfig, None))
 ReferenceProfileConfig = derive_config("ReferenceProfileConfig", "The reference profile sample.", (ProfileConfig, None))
+LiveQualityConfig = derive_config(
+    "LiveQualityConfig",
+    "When a day's live quality (feedback labels against the served predictions) is judged, and what fails it.",
+    (QualityBounds, None),
+)
+
 DriftReportConfig = derive_config(
     "DriftReportConfig",
     "How a day of traffic is compared with the reference profile, and when the drift check fails.",

@@ -8,13 +8,13 @@ import warnings
 
 import dagster as dg
 
-from fakenews_assets import jobs, schedules, sensors
+from fakenews_assets import jobs, rollback, schedules, sensors
 from fakenews_assets.assets import data, deployment, model_lab, monitoring, training
 from fakenews_assets.executor import choose_executor
 from fakenews_assets.resources import build_resources
 
 ASSET_MODULES = (data, training, deployment, monitoring, model_lab)  # assets with their checks
-MODULES = (*ASSET_MODULES, jobs, schedules, sensors)
+MODULES = (*ASSET_MODULES, jobs, rollback, schedules, sensors)
 
 
 def build_definitions(environ=None) -> dg.Definitions:

@@ -10,6 +10,7 @@ from fakenews_assets.assets.monitoring import (
     DAILY_PARTITIONS,
     daily_predictions,
     drift_report,
+    live_quality,
 )
 
 # Everything production_model and reference_profile are made from, feedback labels included (the observed
@@ -17,7 +18,7 @@ from fakenews_assets.assets.monitoring import (
 # it: a run covers either the one training graph or one day of traffic.
 TRAINING_SELECTION = dg.AssetSelection.assets(production_model, reference_profile).upstream().materializable()
 SEARCH_SELECTION = dg.AssetSelection.assets(hyperparameter_search)  # launched on purpose, never by the pipeline
-DRIFT_SELECTION = dg.AssetSelection.assets(daily_predictions, drift_report)
+DRIFT_SELECTION = dg.AssetSelection.assets(daily_predictions, drift_report, live_quality)
 
 full_pipeline_job = dg.define_asset_job(
     "full_pipeline",
@@ -40,6 +41,7 @@ drift_job = dg.define_asset_job(
     "drift_job",
     selection=DRIFT_SELECTION,
     partitions_def=DAILY_PARTITIONS,
-    description="One day of logged traffic: snapshot it (daily_predictions) and compare it with the reference "
-    "profile (drift_report and its drift_within_thresholds check). Backfill it over past days from the UI.",
+    description="One day of logged traffic: snapshot it (daily_predictions), compare it with the reference "
+    "profile (drift_report and its drift_within_thresholds check) and score the labelled part of it "
+    "(live_quality and its check). Backfill it over past days from the UI.",
 )

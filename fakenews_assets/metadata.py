@@ -5,25 +5,29 @@ artifact store as paths relative to it, plots inline."""
 from __future__ import annotations
 
 import base64
+import math
+from urllib.parse import urlencode
 
 import dagster as dg
 import pandas as pd
 
-from fakenews_ml.environment import artifact_store
+from fakenews_ml.environment import artifact_store, dashboard_url
 from fakenews_ml.manifests import (
     DailyPredictions,
     DriftReport,
     FrameFile,
     LabelCounts,
+    LiveQuality,
     Metrics,
     PredictionLogState,
 )
+from fakenews_ml.monitoring.verdict import verdict_of
 
 SAMPLE_ROWS = 5
 CELL_CHARS = 90
 DIGITS = 4  # metrics and shares: a fourth decimal is the most a 2,000-row test split can tell apart
 # The metrics shown as separate floats (plotted over time); the full set is in the metrics table.
-PLOTTED_METRICS = ("macro_f1", "roc_auc", "accuracy", "f1_fake", "pr_auc", "ece")
+PLOTTED_METRICS = ("macro_f1", "roc_auc", "accuracy", "ece")
 TABLE_METRICS = (
     "accuracy",
     "macro_f1",
@@ -38,7 +42,31 @@ TABLE_METRICS = (
 
 
 def rounded(value: float | None, digits: int = DIGITS) -> float | None:
-    return None if value is None else round(float(value), digits)
+    """``digits`` decimals; a value too small for them (a learning rate, a weight decay) keeps 3 significant ones."""
+    if value is None:
+        return None
+    value = float(value)
+    if value == 0 or not math.isfinite(value) or abs(value) >= 10 ** (1 - digits):
+        return round(value, digits) if math.isfinite(value) else value
+    return float(f"{value:.3g}")
+
+
+def rounded_json(value, digits: int = DIGITS):
+    """``value`` (dicts, lists, numbers) with every float rounded: JSON metadata without 16-digit noise."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, float):
+        return rounded(value, digits)
+    if isinstance(value, dict):
+        return {k: rounded_json(v, digits) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded_json(v, digits) for v in value]
+    return value
+
+
+def json_metadata(value, digits: int = DIGITS) -> dg.MetadataValue:
+    """A JSON blob for settings and lineage (never for a table of numbers: ``table``), floats rounded."""
+    return dg.MetadataValue.json(rounded_json(value, digits))
 
 
 def number(value: float | None, digits: int = DIGITS) -> dg.MetadataValue | str:
@@ -60,10 +88,19 @@ def _cell(value) -> str:
     return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
 
 
+def _cell_value(value, kind: str):
+    return (
+        rounded(value) if kind == "float" and isinstance(value, int | float) and not isinstance(value, bool) else value
+    )
+
+
 def table(rows: list[dict], columns: dict[str, str]) -> dg.MetadataValue:
-    """Rows as a ``TableMetadataValue``; ``columns`` maps names to Dagster column types (string, float, ...)."""
+    """Rows as a ``TableMetadataValue``; ``columns`` maps names to Dagster column types (string, float, ...).
+    Float cells are rounded to ``DIGITS``."""
     schema = dg.TableSchema(columns=[dg.TableColumn(name, kind) for name, kind in columns.items()])
-    records = [dg.TableRecord({name: row.get(name) for name in columns}) for row in rows]
+    records = [
+        dg.TableRecord({name: _cell_value(row.get(name), kind) for name, kind in columns.items()}) for row in rows
+    ]
     return dg.MetadataValue.table(records, schema=schema)
 
 
@@ -211,13 +248,22 @@ def drift_features_table(report: DriftReport) -> dg.MetadataValue:
     )
 
 
+def report_view_url(partition: str) -> str:
+    """The dashboard's Monitoring page opened on one day's drift report (the Evidently HTML, full width)."""
+    return f"{dashboard_url()}/monitoring?{urlencode({'report': partition})}"
+
+
 def drift_metadata(report: DriftReport) -> dict:
     """A drift report: the verdict, per-feature scores, locations, the plot."""
+    verdict = verdict_of(report.status)
     meta = {
         "status": report.status,
+        "verdict": verdict.label,
         "drifted": report.drifted,
+        "retrain": verdict.retrain,  # whether the drift sensor answers this day with a retrain
         "partition": report.partition,
         "model_version": report.reference_model_version,
+        "model_variant": report.model_variant or "unknown",
     }
     if report.status == "insufficient_data":
         return {
@@ -239,7 +285,52 @@ def drift_metadata(report: DriftReport) -> dict:
         "reasons": "; ".join(report.reasons) or "none",
         "features": drift_features_table(report),
         "plot": plots_markdown({"drift per feature": report.plot} if report.plot else {}),
+        "report": dg.MetadataValue.url(report_view_url(report.partition)),
         "report_html": location(report.html),
         "report_json": location(report.json_report),
         "seconds": number(report.seconds, 1),
+    }
+
+
+def live_quality_metadata(quality: LiveQuality) -> dict:
+    """One day's live quality: the key floats (plotted over materializations), the confusion, per version."""
+    overall = quality.overall
+    (tn, fp), (fn, tp) = overall.confusion_matrix
+    versions = [
+        {
+            "model_version": version,
+            "rows": q.rows,
+            "accuracy": rounded(q.accuracy),
+            "macro_f1": rounded(q.macro_f1),
+            "tn": q.confusion_matrix[0][0],
+            "fp": q.confusion_matrix[0][1],
+            "fn": q.confusion_matrix[1][0],
+            "tp": q.confusion_matrix[1][1],
+        }
+        for version, q in quality.by_model_version.items()
+    ]
+    return {
+        "dagster/row_count": dg.MetadataValue.int(overall.rows),
+        "labelled_rows": dg.MetadataValue.int(overall.rows),
+        "predictions": dg.MetadataValue.int(quality.predictions),
+        "accuracy": number(overall.accuracy),
+        "macro_f1": number(overall.macro_f1),
+        "judged": quality.judged,
+        "confusion": dg.MetadataValue.md(
+            "| label ↓ predicted → | real | fake |\n|---|---|---|\n"
+            f"| **real** | {tn} | {fp} |\n| **fake** | {fn} | {tp} |"
+        ),
+        "by_model_version": table(
+            versions,
+            {
+                "model_version": "string",
+                "rows": "int",
+                "accuracy": "float",
+                "macro_f1": "float",
+                "tn": "int",
+                "fp": "int",
+                "fn": "int",
+                "tp": "int",
+            },
+        ),
     }

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import dagster as dg
 
+from fakenews_assets.assets.monitoring import DAILY_PARTITIONS
 from fakenews_assets.jobs import drift_job, retrain_job
 
 weekly_retrain = dg.ScheduleDefinition(
@@ -26,6 +27,8 @@ weekly_retrain = dg.ScheduleDefinition(
     description="Daily: yesterday's (complete) traffic snapshotted and compared with the reference profile. "
     "Today's partition is covered as traffic arrives by the prediction_volume_sensor.",
 )
-def daily_drift_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+def daily_drift_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
     day = (context.scheduled_execution_time - timedelta(days=1)).strftime("%Y-%m-%d")
+    if not DAILY_PARTITIONS.has_partition_key(day):  # the first night after an install: the partitions start today
+        return dg.SkipReason(f"{day} is before the first daily partition ({DAILY_PARTITIONS.start:%Y-%m-%d})")
     return dg.RunRequest(run_key=f"daily-drift-{day}", partition_key=day, tags={"fakenews/trigger": "schedule"})

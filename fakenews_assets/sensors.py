@@ -1,10 +1,11 @@
 """Sensors that close the production loop.
 
 - ``prediction_volume_sensor``: every N new predictions (``FAKENEWS_DRIFT_EVERY_N``, default 500) it requests
-  drift_report for the day(s) the new traffic landed on (today, for live traffic). It also records an
+  drift_report and live_quality for the day(s) the new traffic landed on (today, for live traffic). It also records an
   observation of the prediction_log source on every tick where the log changed (no run needed).
-- ``drift_sensor``: when a day's drift report says it drifted (its own ``drifted`` metadata, the verdict its
-  ``drift_within_thresholds`` check also states; a day with too little traffic never counts) for a day it has
+- ``drift_sensor``: when a day's drift report says it drifted (its ``status`` metadata read by the verdict rules
+  of ``fakenews_ml.monitoring.verdict``, which its ``drift_within_thresholds`` check and the dashboard share; a
+  day with too little traffic never counts) for a day it has
   not acted on, it requests the retrain job, at most once per
   cooldown (``FAKENEWS_RETRAIN_COOLDOWN_HOURS``, default 24), with run key ``retrain-after-drift-<day>`` and the
   run config of the file ``FAKENEWS_RETRAIN_RUN_CONFIG`` names (e.g. a shorter training on a CPU-only box).
@@ -15,11 +16,9 @@ UI or with `dagster sensor stop <name>`. The decisions themselves are plain func
 """
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import dagster as dg
 
@@ -27,6 +26,7 @@ from fakenews_assets.assets.monitoring import (
     DAILY_PARTITIONS,
     daily_predictions,
     drift_report,
+    live_quality,
 )
 from fakenews_assets.jobs import drift_job, retrain_job
 from fakenews_assets.metadata import log_state_metadata
@@ -34,12 +34,15 @@ from fakenews_assets.resources import PredictionLogStore
 from fakenews_ml.environment import (
     DRIFT_EVERY_N_ENV,
     RETRAIN_COOLDOWN_ENV,
+    RETRAIN_RUN_CONFIG_ENV,
     drift_every_n,
     retrain_cooldown_hours,
+    retrain_run_config,
 )
+from fakenews_ml.monitoring.verdict import status_of, verdict_of
 
-RETRAIN_RUN_CONFIG_ENV = "FAKENEWS_RETRAIN_RUN_CONFIG"
 DRIFT_CHECK = dg.AssetCheckKey(drift_report.key, "drift_within_thresholds")
+LIVE_QUALITY_CHECK = dg.AssetCheckKey(live_quality.key, "live_quality_within_bounds")
 PREDICTION_LOG = dg.AssetKey("prediction_log")
 HANDLED_KEPT = 100  # partitions remembered in the drift cursor (run keys dedupe beyond that anyway)
 HISTORY_MAX = 2000  # drift reports read per tick at most (the rest wait for the next tick)
@@ -57,26 +60,6 @@ def _parse_cursor(text: str | None, kind: str) -> dict:
         ) from None
     if not isinstance(value, dict):
         raise TypeError(f"the {kind} cursor {text[:80]!r} is not a JSON object; reset it in the UI")
-    return value
-
-
-def retrain_run_config() -> dict:
-    """Run config for drift-triggered retrains: the YAML/JSON file ``FAKENEWS_RETRAIN_RUN_CONFIG`` names (the
-    launchpad's format: ``ops: {trained_model: {config: {...}}}``), read at each tick; unset = the defaults."""
-    import yaml
-
-    name = os.environ.get(RETRAIN_RUN_CONFIG_ENV, "").strip()
-    if not name:
-        return {}
-    path = Path(name).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"{RETRAIN_RUN_CONFIG_ENV}={name}: no such file")
-    try:
-        value = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as problem:
-        raise ValueError(f"{RETRAIN_RUN_CONFIG_ENV}={name}: not valid YAML or JSON ({problem})") from None
-    if not isinstance(value, dict):
-        raise TypeError(f"{RETRAIN_RUN_CONFIG_ENV}={name}: expected a mapping (ops: ..., resources: ...)")
     return value
 
 
@@ -165,9 +148,17 @@ def drift_evaluations(instance: dg.DagsterInstance, after_id: int) -> list[Drift
     for record in records:
         materialization = record.asset_materialization
         metadata = materialization.metadata if materialization is not None else {}
-        drifted = bool(getattr(metadata.get("drifted"), "value", False))
-        reasons = getattr(metadata.get("reasons"), "value", "") or ""
-        found.append(DriftEvaluation(record.storage_id, record.partition_key, drifted, reasons if drifted else ""))
+        value = {k: getattr(metadata.get(k), "value", None) for k in ("status", "drifted", "reasons")}
+        # the verdict rules every view shares: only a drifted day asks for a retrain, never a thin one
+        verdict = verdict_of(status_of(bool(value["drifted"]), value["status"]))
+        found.append(
+            DriftEvaluation(
+                record.storage_id,
+                record.partition_key,
+                verdict.retrain,
+                (value["reasons"] or "") if verdict.retrain else f"verdict: {verdict.label}",
+            )
+        )
     return found
 
 
@@ -234,7 +225,7 @@ def _is_partition(day: str) -> bool:
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=f"Every {DRIFT_EVERY_N_ENV} (default 500) new predictions, requests daily_predictions + drift_report "
-    "for the day(s) they landed on (run key drift-<day>-upto-<last id>); records an observation of prediction_log "
+    "+ live_quality for the day(s) they landed on (run key drift-<day>-upto-<last id>); records an observation of prediction_log "
     "whenever the log changed.",
 )
 def prediction_volume_sensor(context: dg.SensorEvaluationContext, log_store: PredictionLogStore) -> dg.SensorResult:
@@ -287,8 +278,8 @@ def prediction_volume_sensor(context: dg.SensorEvaluationContext, log_store: Pre
             dg.RunRequest(
                 run_key=f"drift-{day}-upto-{state.max_id}",
                 partition_key=day,
-                asset_selection=[daily_predictions.key, drift_report.key],
-                asset_check_keys=[DRIFT_CHECK],
+                asset_selection=[daily_predictions.key, drift_report.key, live_quality.key],
+                asset_check_keys=[DRIFT_CHECK, LIVE_QUALITY_CHECK],
                 tags={"fakenews/trigger": "prediction_volume", "fakenews/new_predictions": str(new)},
             )
             for day in valid

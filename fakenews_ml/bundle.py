@@ -7,6 +7,7 @@
     bundle.json         version, variant, decision threshold, model/train config
     metrics.json        held-out metrics
     lineage.json        data sources and hashes, code version, parent bundle
+    domain.safetensors  the out-of-domain profile (embedding mean, shrunk precision, threshold)
     plots/              confusion matrix, ROC (PNG)
 
 A bundle is written into a staging sibling and renamed into place (``fakenews_ml.atomic.atomic_dir``), so a
@@ -41,6 +42,7 @@ from fakenews_ml.data.sources import sha256_file
 from fakenews_ml.errors import BundleError
 from fakenews_ml.model import weights as weight_codec
 from fakenews_ml.model.classifier import HeadlineClassifier
+from fakenews_ml.model.domain import DOMAIN_FILE, DomainProfile, load_domain, save_domain
 from fakenews_ml.model.lexical import LexicalModel
 
 FORMAT_VERSION = 1
@@ -79,6 +81,7 @@ class BundleMeta(BaseModel):
     train_config: dict[str, Any] = Field(default_factory=dict)
     blend: BlendWeights | None = None
     lexical_sha256: str | None = Field(None, pattern=_SHA256)
+    domain_sha256: str | None = Field(None, pattern=_SHA256)
 
     def to_dict(self) -> dict:
         return self.model_dump(by_alias=True)
@@ -93,10 +96,14 @@ class LoadedBundle:
     metrics: dict = field(default_factory=dict)
     lineage: dict = field(default_factory=dict)
     lexical: LexicalModel | None = None  # the TF-IDF half, blended with the transformer's output
+    domain: DomainProfile | None = None  # the out-of-domain profile (bundles trained before it have none)
 
     @property
     def version(self) -> str:
-        return self.meta["version"]
+        """The champion's version: a quantized variant answers with the version of the bundle it was made from
+        (one name for one model everywhere; ``variant`` tells them apart). Variants written before they carried
+        it in ``bundle.json`` name it in their lineage."""
+        return (self.lineage.get("variant_of") or {}).get("version") or self.meta["version"]
 
     @property
     def variant(self) -> str:
@@ -128,9 +135,13 @@ def save_bundle(
     tables: dict[str, pd.DataFrame] | None = None,
     lexical: LexicalModel | None = None,
     blend_weights: dict | None = None,
+    domain: DomainProfile | None = None,
+    version: str | None = None,
 ) -> Path:
     """Write a complete bundle to ``out_dir`` atomically; returns its path. ``lexical`` and
-    ``blend_weights`` add the TF-IDF half of the classifier (``lexical.safetensors``)."""
+    ``blend_weights`` add the TF-IDF half of the classifier (``lexical.safetensors``); ``domain`` the
+    out-of-domain profile (``domain.safetensors``). ``version`` is given for a quantized variant (its bundle's
+    version: one model, one name); a new model gets a new one."""
     out_dir = Path(out_dir).expanduser().resolve()
     with atomic_dir(out_dir, existing="replace") as staging:
         tensors = weight_codec.pack(model, variant)
@@ -138,12 +149,14 @@ def save_bundle(
         digest = sha256_file(staging / WEIGHTS_FILE)
         if lexical is not None:
             save_file(lexical.tensors(), str(staging / LEXICAL_FILE))
+        if domain is not None:
+            save_domain(domain, staging)
         encoder_config.save_pretrained(str(staging / "encoder"))
         tokenizer.save_pretrained(str(staging / "tokenizer"))
         created = datetime.now(UTC)
         meta = {
             "format_version": FORMAT_VERSION,
-            "version": f"{created:%Y%m%d-%H%M%S}-{digest[:8]}",
+            "version": version or f"{created:%Y%m%d-%H%M%S}-{digest[:8]}",
             "created_at": created.isoformat(timespec="seconds"),
             "variant": variant,
             "threshold": float(threshold),
@@ -154,6 +167,7 @@ def save_bundle(
             "train_config": train_config or {},
             "blend": blend_weights if lexical is not None else None,
             "lexical_sha256": sha256_file(staging / LEXICAL_FILE) if lexical is not None else None,
+            "domain_sha256": sha256_file(staging / DOMAIN_FILE) if domain is not None else None,
         }
         _write_json(staging / "bundle.json", meta)
         _write_json(staging / "metrics.json", metrics)
@@ -291,7 +305,24 @@ def load_bundle(path: Path | str, verify: bool = True) -> LoadedBundle:
         read_json(path, "metrics"),
         read_json(path, "lineage"),
         lexical,
+        _load_domain(path, meta, verify, int(getattr(encoder_config, "hidden_size", 0) or 0)),
     )
+
+
+def _load_domain(path: Path, meta: BundleMeta, verify: bool, hidden_size: int) -> DomainProfile | None:
+    """The bundle's out-of-domain profile; None when it has none (trained before there was one)."""
+    file = path / DOMAIN_FILE
+    if meta.domain_sha256 is None:
+        return None
+    if not file.is_file():
+        raise BundleError(f"{path}: bundle.json names {DOMAIN_FILE}, which is missing")
+    if verify and sha256_file(file) != meta.domain_sha256:
+        raise BundleError(f"{path}: {DOMAIN_FILE} does not match the checksum in bundle.json (corrupt or tampered)")
+    with _reading(file, "is not a usable out-of-domain profile"):
+        domain = load_domain(path)
+        if hidden_size and domain.mean.shape[0] != hidden_size:
+            raise ValueError(f"{domain.mean.shape[0]} dimensions for an encoder of {hidden_size}")
+    return domain
 
 
 @contextmanager

@@ -248,10 +248,11 @@ def _add_predict(sub) -> None:
     p = sub.add_parser(
         "predict",
         help="classify headlines (a CSV, or one headline)",
-        description="Adds prob_fake (0..1) and label (1 = fake) to every row, in order.",
+        description="Adds prob_fake (0..1), label (1 = fake), ood_score and out_of_domain (true: outside what "
+        "the model was trained on) to every row, in order.",
     )
     p.add_argument("headline", nargs="?", help="a single headline to classify")
-    p.add_argument("--model", type=Path, required=True, help="bundle directory")
+    p.add_argument("--model", type=Path, help="bundle directory (default: the production champion)")
     p.add_argument("--input", type=Path, help="CSV with a 'title' column")
     p.add_argument("--output", type=Path, help="CSV to write (every input row, plus prob_fake and label)")
     p.add_argument(
@@ -275,15 +276,19 @@ def _cmd_predict(args) -> int:
         raise FakeNewsError("--input needs --output (where to write the predictions)")
     # the input is checked before the (slow) model load: a bad CSV fails in a moment
     frame = read_title_csv(args.input) if args.input else None
-    predictor = Predictor.from_path(args.model, args.variant, PredictConfig(batch_size=args.batch_size))
+    model = args.model if args.model is not None else _champion_or_exit()
+    predictor = Predictor.from_path(model, args.variant, PredictConfig(batch_size=args.batch_size))
     if args.headline:
         row = predictor.predict([args.headline]).iloc[0]
+        scored = "ood_score" in row.index
         _print_json(
             {
                 "title": args.headline,
                 "prob_fake": round(float(row.prob_fake), 4),
                 "label": int(row.label),
                 "verdict": "fake" if row.label else "real",
+                "ood_score": round(float(row.ood_score), 4) if scored else None,
+                "out_of_domain": bool(row.out_of_domain) if scored else None,
                 "model_version": predictor.version,
             }
         )
@@ -295,12 +300,23 @@ def _cmd_predict(args) -> int:
     with tqdm(total=len(frame), unit="headline", desc="predict", file=sys.stderr) as bar:
         result = predict_all(predictor, frame["title"].tolist(), progress=bar.update)
     # input columns that share a name with an output column are kept, renamed, never overwritten
-    frame = with_outputs(
-        frame, {"prob_fake": result["prob_fake"].round(6).to_numpy(), "label": result["label"].to_numpy()}
-    )
+    outputs = {"prob_fake": result["prob_fake"].round(6).to_numpy(), "label": result["label"].to_numpy()}
+    if "ood_score" in result.columns:
+        outputs.update(ood_score=result["ood_score"].round(4).to_numpy(), out_of_domain=result["out_of_domain"])
+    frame = with_outputs(frame, outputs)
     write_csv_atomically(frame, args.output)
     print(f"wrote {len(frame)} predictions to {args.output}", file=sys.stderr)
     return 0
+
+
+def _champion_or_exit() -> Path:
+    """The production champion's bundle folder, or a one-line error when nothing was promoted yet."""
+    from fakenews_ml.registry import champion_path
+
+    path = champion_path()
+    if path is None:
+        raise FakeNewsError("no production champion yet: pass --model BUNDLE, or promote one (`dagster dev`)")
+    return path
 
 
 def _add_dashboard(sub) -> None:
@@ -365,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from fakenews_ml.models_cli import add_models
     from fakenews_ml.serving.cli_commands import add_feedback, add_serve, add_simulate
 
     for add in (
@@ -372,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_evaluate,
         _add_quantize,
         _add_predict,
+        add_models,
         add_serve,
         add_feedback,
         add_simulate,

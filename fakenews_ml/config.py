@@ -259,6 +259,17 @@ class ProfileConfig(_Strict):
     seed: int = Field(42, description="Seed of the sample")
 
 
+class QualityBounds(_Strict):
+    """When the live quality of a day (the traffic people labelled) is judged, and what fails it."""
+
+    min_labelled_rows: int = Field(
+        30, ge=1, description="Labelled predictions a day needs before its live quality is judged"
+    )
+    min_macro_f1: float = Field(
+        0.6, ge=0, le=1, description="The live quality check warns when the day's macro-F1 falls below this"
+    )
+
+
 class DriftConfig(_Strict):
     """How a window of traffic is compared with the reference profile, and when the drift check fails.
 

@@ -103,6 +103,14 @@ def prediction_log_url() -> str:
     return os.environ.get("FAKENEWS_PREDICTION_LOG_URL") or f"sqlite:///{home_path('logs', 'predictions.sqlite')}"
 
 
+DASHBOARD_URL_ENV = "FAKENEWS_DASHBOARD_URL"
+
+
+def dashboard_url() -> str:
+    """Where the Streamlit dashboard answers (``FAKENEWS_DASHBOARD_URL``): Dagster metadata links to its views."""
+    return (os.environ.get(DASHBOARD_URL_ENV, "").strip() or "http://127.0.0.1:8501").rstrip("/")
+
+
 API_TOKEN_ENV = "FAKENEWS_API_TOKEN"
 
 
@@ -136,3 +144,26 @@ def retrain_cooldown_hours() -> float:
 def drift_every_n() -> int:
     """New predictions that trigger a drift report (``FAKENEWS_DRIFT_EVERY_N``, default 500)."""
     return _env_number(DRIFT_EVERY_N_ENV, 500, int, 1)
+
+
+RETRAIN_RUN_CONFIG_ENV = "FAKENEWS_RETRAIN_RUN_CONFIG"
+
+
+def retrain_run_config() -> dict:
+    """Run config for drift-triggered retrains: the YAML/JSON file ``FAKENEWS_RETRAIN_RUN_CONFIG`` names (the
+    launchpad's format: ``ops: {trained_model: {config: {...}}}``), read at each tick; unset = the defaults."""
+    import yaml
+
+    name = os.environ.get(RETRAIN_RUN_CONFIG_ENV, "").strip()
+    if not name:
+        return {}
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"{RETRAIN_RUN_CONFIG_ENV}={name}: no such file")
+    try:
+        value = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as problem:
+        raise ValueError(f"{RETRAIN_RUN_CONFIG_ENV}={name}: not valid YAML or JSON ({problem})") from None
+    if not isinstance(value, dict):
+        raise TypeError(f"{RETRAIN_RUN_CONFIG_ENV}={name}: expected a mapping (ops: ..., resources: ...)")
+    return value

@@ -12,7 +12,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
-from fakenews_ml.config import DriftConfig, GateConfig, ModelConfig, ProfileConfig, SearchConfig, ValidationConfig
+from fakenews_ml.config import (
+    DriftConfig,
+    GateConfig,
+    ModelConfig,
+    ProfileConfig,
+    QualityBounds,
+    SearchConfig,
+    ValidationConfig,
+)
 
 # A relative POSIX path inside the artifact store (see fakenews_ml.store), checked on every load.
 Location = Annotated[str, AfterValidator(lambda value: _check_location(value))]
@@ -428,10 +436,11 @@ class DriftReport(Manifest):
     key: str
     daily_digest: str
     reference_key: str
-    reference_model_version: str
+    reference_model_version: str  # the champion's version (the bundle's, whichever variant serves)
     rows: int
     min_current_rows: int
     config: DriftConfig
+    model_variant: str | None = None  # the variant that served and was profiled (fp32 / bf16 / int8)
     status: Literal["ok", "drifted", "insufficient_data"]
     drifted: bool
     reason: str | None = None  # why there is no report (insufficient data)
@@ -453,6 +462,27 @@ class DriftReport(Manifest):
     plot: Location | None = None
 
 
+class Quality(Record):
+    """Served predictions against the labels people gave them (fake is the positive class)."""
+
+    rows: int  # labelled predictions
+    accuracy: float | None
+    macro_f1: float | None
+    confusion_matrix: list[list[int]]  # [[tn, fp], [fn, tp]]: rows are the labels, columns the predictions
+
+
+class LiveQuality(Manifest):
+    stage: Literal["live_quality"] = "live_quality"
+    day: str
+    digest: str  # of the labelled rows: the data version
+    predictions: int  # every prediction logged that day
+    overall: Quality
+    by_model_version: dict[str, Quality]
+    bounds: QualityBounds
+    judged: bool  # enough labelled rows to judge (bounds.min_labelled_rows)
+    passed: bool  # not judged, or macro-F1 at or above bounds.min_macro_f1
+
+
 AnyManifest = Annotated[
     RawNews
     | FeedbackLabels
@@ -467,7 +497,8 @@ AnyManifest = Annotated[
     | ProductionModel
     | ReferenceProfile
     | DailyPredictions
-    | DriftReport,
+    | DriftReport
+    | LiveQuality,
     Field(discriminator="stage"),
 ]
 _ADAPTER: TypeAdapter = TypeAdapter(AnyManifest)

@@ -5,6 +5,10 @@ accepts (the API's rule too: not empty, some letter or digit, no NUL or lone sur
 than ``PredictConfig.max_title_chars`` characters are truncated to that many (the model reads at most
 ``max_length`` tokens anyway); one call takes at most ``PredictConfig.max_batch`` headlines. A headline the
 model gives no finite probability for is an InputError naming it, never a silent "real".
+
+A bundle with an out-of-domain profile (``model.domain``) also scores how far each headline lies from the
+training data (``ood_score``; ``out_of_domain`` above the profile's threshold), from the embedding the
+forward pass computes anyway.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +28,10 @@ from fakenews_ml.config import PredictConfig
 from fakenews_ml.data.tokenize import TokenizedSplit, tokenize_titles
 from fakenews_ml.errors import BundleError, InputError
 from fakenews_ml.headlines import headline_problem
-from fakenews_ml.model.inference import embed_rows, predict_probs
+from fakenews_ml.model.classifier import WithEmbedding
+from fakenews_ml.model.inference import embed_rows, probs_and_embeddings
 from fakenews_ml.model.lexical import blend
+from fakenews_ml.model.quiet import quiet_loading
 from fakenews_ml.model.tracing import trace_classifier
 from fakenews_ml.model.weights import VARIANTS
 
@@ -98,12 +105,28 @@ def check_titles(titles, config: PredictConfig) -> list[str]:
     return checked
 
 
+@dataclass(frozen=True)
+class Scores:
+    """One pass's outputs, in input order. ``ood_score``/``out_of_domain`` are None for a bundle without
+    an out-of-domain profile."""
+
+    prob_fake: np.ndarray
+    label: np.ndarray
+    ood_score: np.ndarray | None = None
+    out_of_domain: np.ndarray | None = None
+
+
+def _eager_forward(bundle: LoadedBundle) -> torch.nn.Module:
+    """The model's forward, returning the pooled embedding beside the logits when the bundle can score it."""
+    return WithEmbedding(bundle.model) if bundle.domain is not None else bundle.model
+
+
 def _traced_forward(bundle: LoadedBundle) -> torch.nn.Module:
     """The traced forward pass of ``bundle``'s model; the eager model under bf16 autocast, which the
     trace would not keep."""
     if bundle.variant == "bf16":
-        return bundle.model
-    return trace_classifier(bundle.model, bundle.tokenizer.pad_token_id)
+        return _eager_forward(bundle)
+    return trace_classifier(_eager_forward(bundle), bundle.tokenizer.pad_token_id)
 
 
 class Predictor:
@@ -118,18 +141,19 @@ class Predictor:
         self.config = config or PredictConfig()
         self.max_length = bundle.model_config.max_length
         self.autocast = torch.bfloat16 if bundle.variant == "bf16" else None
-        self.forward_model = forward_model or (_traced_forward(bundle) if self.config.trace else bundle.model)
+        self.forward_model = forward_model or (_traced_forward(bundle) if self.config.trace else _eager_forward(bundle))
         self._lock = threading.Lock()
 
     @classmethod
     def from_path(cls, path: Path | str, variant: str = "auto", config: PredictConfig | None = None) -> Predictor:
         path = variant_path(path, variant)
         read_meta(path)  # a clear BundleError before any heavy loading
-        bundle = load_bundle(path)
-        try:
-            return cls(bundle, config)
-        except Exception as exc:  # e.g. a trace that disagrees with the eager model: the bundle's, not ours
-            raise BundleError(f"{path}: the model loads but cannot run ({type(exc).__name__}: {exc})") from exc
+        with quiet_loading():
+            bundle = load_bundle(path)
+            try:
+                return cls(bundle, config)
+            except Exception as exc:  # e.g. a trace that disagrees with the eager model: the bundle's, not ours
+                raise BundleError(f"{path}: the model loads but cannot run ({type(exc).__name__}: {exc})") from exc
 
     @property
     def version(self) -> str:
@@ -150,11 +174,20 @@ class Predictor:
                 self.bundle.model, split, self.bundle.tokenizer.pad_token_id, self.config.batch_size, self.autocast
             )
 
+    @property
+    def domain_threshold(self) -> float | None:
+        """The ``ood_score`` above which a headline is out of domain (None without a profile)."""
+        return self.bundle.domain.threshold if self.bundle.domain is not None else None
+
     def predict_proba(self, titles: Sequence[str], progress=None) -> np.ndarray:
         """P(fake): the transformer's, blended with the lexical model's when the bundle has one."""
+        return self.score(titles, progress).prob_fake
+
+    def score(self, titles: Sequence[str], progress=None) -> Scores:
+        """P(fake), the label and (with a domain profile) the out-of-domain score of each headline."""
         checked, split = self._tokenized(titles)
         with self._lock:
-            probs = predict_probs(
+            probs, embeddings = probs_and_embeddings(
                 self.forward_model,
                 split,
                 self.bundle.tokenizer.pad_token_id,
@@ -168,17 +201,27 @@ class Predictor:
             unscored = np.flatnonzero(~np.isfinite(probs))
             shown = ", ".join(str(i) for i in unscored[:5]) + (", ..." if len(unscored) > 5 else "")
             raise InputError(f"headline(s) {shown}: the model's output is not a number, so they cannot be classified")
-        return probs
+        labels = (probs >= self.bundle.threshold).astype(int)
+        domain = self.bundle.domain
+        if domain is None or embeddings is None:
+            return Scores(probs, labels)
+        ood = domain.score(embeddings)
+        return Scores(probs, labels, ood, domain.flags(ood))
 
     def classify(self, titles: Sequence[str], progress=None) -> tuple[np.ndarray, np.ndarray]:
         """``prob_fake`` (0..1) and ``label`` (1 = fake) arrays, in input order."""
-        probs = self.predict_proba(titles, progress)
-        return probs, (probs >= self.bundle.threshold).astype(int)
+        scores = self.score(titles, progress)
+        return scores.prob_fake, scores.label
 
     def predict(self, titles: Sequence[str], progress=None) -> pd.DataFrame:
-        """One row per headline, in input order: ``prob_fake`` (0..1) and ``label`` (1 = fake)."""
-        probs, labels = self.classify(titles, progress)
-        return pd.DataFrame({"prob_fake": probs.astype(float), "label": labels})
+        """One row per headline, in input order: ``prob_fake`` (0..1) and ``label`` (1 = fake); with a
+        domain profile also ``ood_score`` and ``out_of_domain``."""
+        scores = self.score(titles, progress)
+        frame = pd.DataFrame({"prob_fake": scores.prob_fake.astype(float), "label": scores.label})
+        if scores.ood_score is not None:
+            frame["ood_score"] = scores.ood_score.astype(float)
+            frame["out_of_domain"] = scores.out_of_domain.astype(bool)
+        return frame
 
 
 def predict_all(predictor: Predictor, titles: list[str], progress=None) -> pd.DataFrame:

@@ -158,6 +158,8 @@ def quantize_bundle(
             train_config=base.meta.get("train_config"),
             lexical=base.lexical,
             blend_weights=base.meta.get("blend"),
+            domain=base.domain,  # the fp32 profile: a variant's embeddings differ by its parity bounds only
+            version=base.version,  # the variant is a field beside the version, not a model of its own
         )
         report[variant] = {
             **parity,

@@ -100,3 +100,73 @@ def list_bundles(store: ArtifactStore | None = None) -> list[dict]:
         location = f"{MODELS}/{path.name}"
         found.append({"location": location, "path": path, "meta": meta, "champion": location == champion})
     return sorted(found, key=lambda b: b["meta"]["created_at"], reverse=True)
+
+
+def resolve_bundle(ident: str, store: ArtifactStore | None = None) -> dict:
+    """The bundle (as ``list_bundles`` lists it) that ``ident`` names: its version, its folder name or its
+    location, exactly, or a prefix of one of them that only one bundle has. BundleError naming the problem
+    otherwise (no such bundle, or which ones an ambiguous prefix matches)."""
+    ident = str(ident).strip()
+    if not ident:
+        raise BundleError("no model id given: pass a version (or a unique prefix of one); see `fakenews models list`")
+    bundles = list_bundles(store)
+
+    def names(bundle: dict) -> tuple[str, str, str]:
+        return bundle["meta"]["version"], bundle["location"].split("/", 1)[1], bundle["location"]
+
+    exact = [b for b in bundles if ident in names(b)]
+    matches = exact or [b for b in bundles if any(name.startswith(ident) for name in names(b))]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise BundleError(
+            f"no model bundle {ident!r} in the store ({len(bundles)} bundle(s); see `fakenews models list`)"
+        )
+    shown = ", ".join(b["meta"]["version"] for b in matches[:5]) + (", ..." if len(matches) > 5 else "")
+    raise BundleError(f"{ident!r} matches {len(matches)} bundles ({shown}): give more of the version")
+
+
+def previous_champion(store: ArtifactStore | None = None) -> str | None:
+    """The location that was champion before the current one (from the promotion history), or None."""
+    store = store or artifact_store()
+    current = champion_location(store)
+    for record in reversed(promotion_history(store)):
+        if record.get("location") == current:
+            previous = record.get("previous")
+            return previous if previous and previous != current else None
+    return None
+
+
+def rollback(ident: str | None = None, store: ArtifactStore | None = None, reason: str = "") -> dict:
+    """Re-point the champion at an earlier bundle (``ident``: a version or unique prefix; default the champion
+    before the current one), atomically and only if the champion is still the one read here (another promotion
+    in between raises ChampionMoved). Recorded in the promotion history; a running API picks it up through
+    its champion watcher. Returns ``{"version", "location", "previous", "previous_version"}``."""
+    store = store or artifact_store()
+    current = champion_location(store)
+    if current is None:
+        raise BundleError("nothing to roll back: no model has been promoted yet")
+    if ident is None:
+        target = previous_champion(store)
+        if target is None:
+            raise BundleError("no previous champion in the promotion history: name the bundle to roll back to")
+        location = target
+    else:
+        location = resolve_bundle(ident, store)["location"]
+    if location == current:
+        raise BundleError(f"{location} is the champion already")
+    previous_version = _version_or_none(store, current)
+    promote(location, reason or f"rollback from {previous_version or current}", store, expected=current)
+    return {
+        "version": read_meta(store.fetch(location))["version"],
+        "location": location,
+        "previous": current,
+        "previous_version": previous_version,
+    }
+
+
+def _version_or_none(store: ArtifactStore, location: str) -> str | None:
+    try:
+        return read_meta(store.fetch(location))["version"]
+    except (BundleError, FileNotFoundError, LocationError):
+        return None

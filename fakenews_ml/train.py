@@ -27,8 +27,9 @@ from fakenews_ml.environment import home_path
 from fakenews_ml.metrics import compute_metrics, save_plots, tune_threshold
 from fakenews_ml.model.classifier import HeadlineClassifier
 from fakenews_ml.model.datamodule import NewsDataModule
+from fakenews_ml.model.domain import MAX_FIT_ROWS, DomainProfile, fit_domain
 from fakenews_ml.model.encoder import encoder_label
-from fakenews_ml.model.inference import predict_probs
+from fakenews_ml.model.inference import embed_rows, predict_probs
 from fakenews_ml.model.lexical import blend, cross_fit, fit_blend
 from fakenews_ml.model.lightning_module import ClassifierModule, balanced_class_weights
 
@@ -177,6 +178,7 @@ def train_model(
     if train_config.lexical_blend and titles is not None:
         lexical, blend_weights, probs, components = _blend_in_lexical(tokenized, titles, probs)
     threshold = tune_threshold(tokenized["val"].labels, probs["val"])
+    domain = domain_profile(model, tokenized, tokenizer.pad_token_id, train_config.seed)
     val_metrics = compute_metrics(tokenized["val"].labels, probs["val"], threshold)
     test_metrics, plots = {}, {}
     if "test" in tokenized:
@@ -204,6 +206,7 @@ def train_model(
         plots=plots,
         lexical=lexical,
         blend_weights=blend_weights,
+        domain=domain,
         tables=_bundle_tables(heldout, titles, train_config.seed),
         extra={
             "training": {
@@ -231,6 +234,17 @@ def train_model(
         steps=steps,
         samples_per_second=seen / fit_seconds if fit_seconds else 0.0,
         plots={name: bundle_path / "plots" / Path(p).name for name, p in plots.items()},
+    )
+
+
+def domain_profile(model, tokenized: dict[str, TokenizedSplit], pad_token_id: int, seed: int) -> DomainProfile:
+    """The out-of-domain profile (``model.domain``): fitted on a seeded sample of the train split's
+    embeddings, its threshold calibrated on the val split's."""
+    train = tokenized["train"]
+    if len(train) > MAX_FIT_ROWS:
+        train = train.take(np.sort(np.random.default_rng(seed).choice(len(train), MAX_FIT_ROWS, replace=False)))
+    return fit_domain(
+        embed_rows(model, train, pad_token_id), embed_rows(model, tokenized["val"], pad_token_id), seed=seed
     )
 
 

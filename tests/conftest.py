@@ -24,6 +24,9 @@ OFFLINE = {
 }
 for _name, _value in OFFLINE.items():
     os.environ.setdefault(_name, _value)
+# The tests replay fixed days of 2024; a real install starts its daily partitions where its data starts
+# (tests/monitoring/test_partitions_start.py tests that default without this).
+os.environ.setdefault("FAKENEWS_PARTITIONS_START", "2024-01-01")
 
 
 @pytest.fixture(scope="session", autouse=True)

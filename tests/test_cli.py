@@ -202,7 +202,7 @@ def test_quantize_then_predict_csv_and_headline(cli_bundle, predict_csv, tmp_pat
     assert f"wrote 23 predictions to {out}" in captured.err
     source = pd.read_csv(predict_csv, dtype=str, keep_default_na=False)
     result = pd.read_csv(out, dtype={"id": str, "note": str, "title": str})
-    assert list(result.columns) == ["id", "note", "title", "score", "prob_fake", "label"]
+    assert list(result.columns) == ["id", "note", "title", "score", "prob_fake", "label", "ood_score", "out_of_domain"]
     assert result["id"].tolist() == source["id"].tolist()  # every row, in the input's order
     assert result["title"].tolist() == source["title"].tolist()
     assert result["note"].tolist() == source["note"].tolist()
@@ -248,7 +248,7 @@ def test_predict_keeps_an_existing_label_column(cli_bundle, tmp_path):
         == 0
     )
     result = pd.read_csv(out)
-    assert list(result.columns) == ["title", "label_input", "prob_fake", "label"]
+    assert list(result.columns) == ["title", "label_input", "prob_fake", "label", "ood_score", "out_of_domain"]
     assert result["label_input"].tolist() == ["real", "fake"]
 
 

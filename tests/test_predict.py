@@ -49,7 +49,7 @@ def test_predict_frame_labels_follow_the_bundle_threshold(tiny_bundle):
     # put the threshold between the outputs so both labels occur
     predictor.bundle.meta["threshold"] = float(np.sort(probs)[len(probs) // 2])
     frame = predictor.predict(MIXED_TITLES)
-    assert list(frame.columns) == ["prob_fake", "label"]
+    assert list(frame.columns) == ["prob_fake", "label", "ood_score", "out_of_domain"]
     assert frame.index.tolist() == list(range(len(MIXED_TITLES)))
     assert frame["prob_fake"].between(0, 1).all()
     assert frame["label"].tolist() == (frame["prob_fake"] >= predictor.bundle.threshold).astype(int).tolist()
@@ -99,7 +99,7 @@ def test_over_max_batch_is_refused(tiny_bundle):
 def test_input_errors_are_raised_before_any_model_work(predictor, monkeypatch):
     import fakenews_ml.predict as predict_module
 
-    monkeypatch.setattr(predict_module, "predict_probs", lambda *a, **k: pytest.fail("model ran on bad input"))
+    monkeypatch.setattr(predict_module, "probs_and_embeddings", lambda *a, **k: pytest.fail("model ran on bad input"))
     with pytest.raises(InputError):
         predictor.predict(["good", ""])
 

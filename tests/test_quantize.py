@@ -57,6 +57,31 @@ def test_variants_are_written_as_loadable_bundles(quantized, tiny_frames):
         assert loaded.metrics["parity"]["agreement"] == report[variant]["agreement"]
 
 
+def test_a_variant_carries_its_champions_version_and_names_itself_by_variant(quantized, tiny_frames):
+    """One model, one version string: the int8 and bf16 variants answer with the bundle's version everywhere
+    (bundle.json, the loaded bundle, the predictor the API and the drift profile use); the variant is a field."""
+    import shutil
+
+    from fakenews_ml.monitoring.reference import build_reference_profile
+
+    path, _, _ = quantized
+    version = read_meta(path)["version"]
+    for variant in ("int8", "bf16"):
+        meta = read_meta(path / "variants" / variant)
+        assert (meta["version"], meta["variant"]) == (version, variant)
+        assert meta["weights_sha256"] != read_meta(path)["weights_sha256"]  # its own weights, still told apart
+        predictor = Predictor.from_path(path, variant)
+        assert (predictor.version, predictor.bundle.variant) == (version, variant)
+    profile = build_reference_profile(tiny_frames["test"], Predictor.from_path(path, "int8"), max_rows=8, seed=0)
+    assert profile.attrs["model_version"] == version  # what a drift report names
+
+    # a variant written before variants carried the version: its lineage still names the champion
+    old = shutil.copytree(path / "variants" / "int8", path.parent / "old_int8")
+    raw = json.loads((old / "bundle.json").read_text())
+    (old / "bundle.json").write_text(json.dumps({**raw, "version": "20240101-000000-deadbeef"}))
+    assert read_meta(old)["version"] == "20240101-000000-deadbeef" and load_bundle(old).version == version
+
+
 def test_variant_weights_have_the_expected_types(quantized):
     from safetensors import safe_open
 

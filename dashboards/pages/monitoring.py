@@ -11,6 +11,10 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import components, data
+from dashboards.domain_chart import out_of_domain_chart
+
+REPORT_VIEW = "monitoring"  # this page's URL path
+REPORT_PARAM = "report"  # ?report=<day> shows that day's Evidently report alone
 
 
 def bucket_for(span: pd.Timedelta) -> tuple[str, str]:
@@ -25,10 +29,22 @@ def bucket_for(span: pd.Timedelta) -> tuple[str, str]:
     return "1D", "day"
 
 
-def traffic_section(threshold: float | None) -> None:
-    range_name = (
-        st.segmented_control("Time range", list(data.RANGES), default="Last 24 hours", key="range") or "Last 24 hours"
+def time_axis(span: pd.Timedelta, field: str = "bucket") -> alt.X:
+    """A time axis in 24-hour UTC time, labelled with its timezone (dates only past a few days)."""
+    fmt = "%H:%M" if span <= pd.Timedelta(days=1) else "%d %b %H:%M" if span <= pd.Timedelta(days=3) else "%d %b"
+    return alt.X(
+        f"{field}:T",
+        title="time (UTC)",
+        scale=alt.Scale(type="utc"),
+        axis=alt.Axis(format=fmt, formatType="utc", labelOverlap=True),
     )
+
+
+def time_tooltip(field: str = "bucket") -> alt.Tooltip:
+    return alt.Tooltip(f"{field}:T", title="from (UTC)", format="%Y-%m-%d %H:%M", formatType="utc")
+
+
+def traffic_section(threshold: float | None, range_name: str) -> None:
     frame, truncated = data.traffic(range_name, data.log_key())
     feedback = data.feedback_stats(data.log_key())
     a, b, c, d = st.columns(4)
@@ -46,9 +62,10 @@ def traffic_section(threshold: float | None) -> None:
         )
         return
 
-    span = frame["created_at"].max() - frame["created_at"].min()
+    # buckets sized to the chosen range (not to the data: one burst must not squeeze the rest into one bar)
+    span = pd.Timedelta(data.RANGES[range_name] or (frame["created_at"].max() - frame["created_at"].min()))
     freq, unit = bucket_for(span)
-    binned = frame.assign(bucket=frame["created_at"].dt.floor(freq).dt.tz_localize(None))
+    binned = frame.assign(bucket=frame["created_at"].dt.floor(freq))  # timezone-aware UTC: charted as UTC
     volume = binned.groupby(["bucket", "origin"]).size().rename("predictions").reset_index()
     rate = (
         binned.groupby(["bucket", "model_version"])
@@ -63,10 +80,10 @@ def traffic_section(threshold: float | None) -> None:
             alt.Chart(volume)
             .mark_bar()
             .encode(
-                x=alt.X("bucket:T", title=None),
+                x=time_axis(span),
                 y=alt.Y("predictions:Q", title="predictions"),
                 color=alt.Color("origin:N", legend=alt.Legend(orient="bottom", title=None)),
-                tooltip=[alt.Tooltip("bucket:T", title="from", format="%Y-%m-%d %H:%M"), "origin:N", "predictions:Q"],
+                tooltip=[time_tooltip(), "origin:N", "predictions:Q"],
             )
             .properties(height=260)
         )
@@ -77,11 +94,11 @@ def traffic_section(threshold: float | None) -> None:
             alt.Chart(rate)
             .mark_line(point=True)
             .encode(
-                x=alt.X("bucket:T", title=None),
+                x=time_axis(span),
                 y=alt.Y("fake_rate:Q", title="share fake", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
                 color=alt.Color("model_version:N", legend=alt.Legend(orient="bottom", title=None)),
                 tooltip=[
-                    alt.Tooltip("bucket:T", title="from", format="%Y-%m-%d %H:%M"),
+                    time_tooltip(),
                     "model_version:N",
                     alt.Tooltip("fake_rate:Q", format=".1%"),
                     "predictions:Q",
@@ -110,6 +127,51 @@ def traffic_section(threshold: float | None) -> None:
             x="t:Q"
         )
     st.altair_chart(chart.properties(height=220), width="stretch")
+    out_of_domain_chart(frame)
+
+
+def quality_section(range_name: str) -> None:
+    """Live quality: how right the model was on the traffic people labelled, per day and model version."""
+    st.subheader("Live quality")
+    table = data.live_quality(range_name, data.log_key())
+    if table.empty:
+        st.info(
+            "No labelled traffic in this time range. Labels given on the Predict page or through the API's "
+            "feedback endpoint, linked to a logged prediction, show here (and in the Dagster live_quality asset).",
+            icon=":material/info:",
+        )
+        return
+    rows = int(table["rows"].sum())
+    right = int((table["tn"] + table["tp"]).sum())
+    a, b = st.columns(2)
+    a.metric("Labelled predictions", f"{rows:,}")
+    b.metric("Accuracy on them", f"{right / rows:.1%}")
+    scores = table.melt(
+        id_vars=["day", "model_version", "rows"], value_vars=["accuracy", "macro_f1"], var_name="metric"
+    )
+    chart = (
+        alt.Chart(scores)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("day:O", title="day (UTC)", sort="ascending", axis=alt.Axis(labelAngle=-30)),
+            y=alt.Y("value:Q", title="score", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("model_version:N", legend=alt.Legend(orient="bottom", title=None)),
+            strokeDash=alt.StrokeDash("metric:N", legend=alt.Legend(orient="bottom", title=None)),
+            tooltip=["day:O", "model_version:N", "metric:N", alt.Tooltip("value:Q", format=".3f"), "rows:Q"],
+        )
+        .properties(height=240)
+    )
+    left, right_col = st.columns([2, 1])
+    with left:
+        st.markdown("**Accuracy and macro-F1 of labelled traffic** (per day and model version)")
+        st.altair_chart(chart, width="stretch")
+    with right_col:
+        st.markdown("**Confusion** (labelled rows of the range: what people say it is, what the model said)")
+        tn, fp, fn, tp = (int(table[c].sum()) for c in ("tn", "fp", "fn", "tp"))
+        st.dataframe(
+            pd.DataFrame({"said real": [tn, fn], "said fake": [fp, tp]}, index=["is real", "is fake"]),
+            width="stretch",
+        )
 
 
 def drift_section(champion_version: str | None) -> None:
@@ -122,33 +184,35 @@ def drift_section(champion_version: str | None) -> None:
             icon=":material/info:",
         )
         return
-    latest = history.iloc[-1]
-    summary = data.drift_summary(data.home_key(), latest["partition"]) or {}
-    reasons = "; ".join(summary.get("reasons") or [])
-    compared_with = latest["model_version"]
-    if bool(latest["drifted"]) and champion_version and compared_with and compared_with != champion_version:
+    verdicts = data.drift_verdicts(history)
+    latest = history.set_index("partition").loc[verdicts.latest_day] if verdicts.latest_day else None
+    compared_with = latest["model_version"] if latest is not None else None
+    if verdicts.latest and verdicts.latest.retrain and champion_version and compared_with != champion_version:
         # the usual end of a drift episode: the retrain it triggered was promoted after this report
         st.warning(
-            f"**Drift check failed** for {latest['partition']} against the reference of model {compared_with}: "
-            f"{components.md_escape(reasons or 'drift above threshold')}. Model {champion_version} serves since then; "
-            "the next report compares traffic with its reference.",
+            f"**Latest drift verdict: drift** on {verdicts.latest_day} against the reference of model "
+            f"{compared_with}: {components.md_escape(latest['reason'] or 'drift above threshold')}. Model "
+            f"{champion_version} serves since then; the next report compares traffic with its reference.",
             icon=":material/published_with_changes:",
         )
-    elif bool(latest["drifted"]):
-        st.error(
-            f"**Drift check failed** for {latest['partition']}: {components.md_escape(reasons or 'drift above threshold')}. "
-            "The drift sensor requests a retraining (after its cooldown).",
-            icon=":material/crisis_alert:",
-        )
     else:
-        st.success(
-            f"**Drift check passed** for {latest['partition']}: drift share {latest['drift_share']:.2f} "
-            f"(fails at {latest['drift_share_threshold']:.2f}), embedding drift "
-            f"{_fmt(latest['embedding_drift'])} (fails above {_fmt(latest['embedding_threshold'])}).",
-            icon=":material/check_circle:",
-        )
+        components.verdict_banner(verdicts, latest["reason"] if latest is not None else "")
+    table = history.iloc[::-1].assign(
+        retrain=history["retrain"].iloc[::-1].map({True: "requested", False: "—"}),
+        variant=history["model_variant"].iloc[::-1].fillna("—"),
+    )
+    st.dataframe(
+        table[["partition", "verdict", "retrain", "n_current", "model_version", "variant", "reason"]].rename(
+            columns={"partition": "day", "n_current": "predictions", "model_version": "model version"}
+        ),
+        hide_index=True,
+        width="stretch",
+    )
 
-    plot = history.assign(status=history["drifted"].map({True: "drift", False: "ok"}))
+    judged = history[history["status"] != "insufficient_data"]
+    if judged.empty:
+        return
+    plot = judged.assign(status=judged["drifted"].map({True: "drift", False: "ok"}))
     status_scale = alt.Scale(domain=["ok", "drift"], range=[components.REAL_COLOR, components.FAKE_COLOR])
     left, right = st.columns(2)
     with left:
@@ -169,7 +233,7 @@ def drift_section(champion_version: str | None) -> None:
             width="stretch",
         )
 
-    partitions = list(history["partition"])[::-1]
+    partitions = list(judged["partition"])[::-1]
     chosen = st.selectbox("Report of", partitions, index=0, key="drift_partition")
     summary = data.drift_summary(data.home_key(), chosen) or {}
     features = summary.get("features") or {}
@@ -206,19 +270,39 @@ def drift_section(champion_version: str | None) -> None:
         )
         one = alt.Chart(pd.DataFrame({"x": [1.0]})).mark_rule(strokeDash=[5, 4], color="black").encode(x="x:Q")
         st.altair_chart((bars + one).properties(height=36 * len(rows) + 40), width="stretch")
+    row = judged.set_index("partition").loc[chosen]
     st.caption(
         f"{summary.get('n_current', '?')} logged predictions compared with {summary.get('n_reference', '?')} reference "
-        f"rows · model {summary.get('model_version') or '?'}"
+        f"rows · model {row['model_version'] or '?'}"
+        + (f" ({row['model_variant']})" if isinstance(row["model_variant"], str) else "")
     )
-    report = data.drift_report_html(chosen)
+    report_section(chosen)
+
+
+def report_section(day: str) -> None:
+    """The day's Evidently report, full width, with a link that opens it alone."""
+    report = data.drift_report_html(day)
     if report is None:
-        st.warning(f"The HTML report of {chosen} is missing.")
+        st.warning(f"The HTML report of {day} is missing.")
         return
-    with st.expander("Evidently drift report", expanded=True):
-        components.sandboxed_html(report, height=900)
+    st.markdown(f"**Evidently drift report** of {day} · [open it alone]({REPORT_VIEW}?{REPORT_PARAM}={day})")
+    components.sandboxed_html(report, height=900)
     st.download_button(
-        "Download the HTML report", report.encode("utf-8"), file_name=f"drift_report_{chosen}.html", mime="text/html"
+        "Download the HTML report", report.encode("utf-8"), file_name=f"drift_report_{day}.html", mime="text/html"
     )
+
+
+def report_alone(day: str) -> None:
+    """``/monitoring?report=<day>``: one day's Evidently report, nothing else (the link above; item 4's asset link)."""
+    st.markdown(f"[← Monitoring]({REPORT_VIEW}) · Evidently drift report of **{components.md_escape(day)}**")
+    if not data.is_partition_key(day):
+        components.show_error(f"{day!r} is not a day (YYYY-MM-DD)")
+        return
+    report = data.drift_report_html(day)
+    if report is None:
+        st.warning(f"No HTML report for {day}: too little traffic that day, or no drift report yet.")
+        return
+    components.sandboxed_html(report, height=1400)
 
 
 def _fmt(value) -> str:
@@ -239,17 +323,30 @@ def _score_chart(frame: pd.DataFrame, value: str, threshold: str, title: str, st
             "status:N",
         ],
     )
-    limit = base.mark_line(strokeDash=[6, 4], color="black").encode(y=f"{threshold}:Q")
+    # a rule per threshold value: drawn across the chart even when there is a single report
+    limit = (
+        alt.Chart(frame[[threshold]].dropna().drop_duplicates())
+        .mark_rule(strokeDash=[6, 4], color="black")
+        .encode(y=f"{threshold}:Q", tooltip=[alt.Tooltip(f"{threshold}:Q", title="threshold", format=".3f")])
+    )
     return (line + limit + points).properties(height=240)
 
 
 def main() -> None:
+    alone = st.query_params.get(REPORT_PARAM)
+    if alone:
+        report_alone(alone)
+        return
     st.title("Monitoring")
     try:
         champion = data.champion_summary()
     except Exception:  # noqa: BLE001 - the page is about the log; Predict reports a broken champion
         champion = None
-    traffic_section(champion["threshold"] if champion else None)
+    range_name = (
+        st.segmented_control("Time range", list(data.RANGES), default="Last 24 hours", key="range") or "Last 24 hours"
+    )
+    traffic_section(champion["threshold"] if champion else None, range_name)
+    quality_section(range_name)
     drift_section(champion["version"] if champion else None)
 
 

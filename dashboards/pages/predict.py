@@ -63,6 +63,9 @@ def single_headline(model: data.ServedModel) -> None:
                 "variant": model.variant,
                 "threshold": model.threshold,
                 "prediction_id": _maybe_int(row.prediction_id),
+                "out_of_domain": None if pd.isna(row.out_of_domain) else bool(row.out_of_domain),
+                "ood_score": None if pd.isna(row.ood_score) else float(row.ood_score),
+                "ood_threshold": model.predictor.domain_threshold,
                 "log_error": log_error,
                 "feedback": None,
             }
@@ -91,6 +94,7 @@ def show_single(result: dict) -> None:
         st.markdown(
             f"**{components.md_escape(result['version'])}**  \n{components.md_escape(result['variant'])} variant"
         )
+    domain_notice(result)
     st.altair_chart(components.probability_meter(result["prob_fake"], result["threshold"]), width="stretch")
     if result["log_error"]:
         st.warning(
@@ -99,6 +103,31 @@ def show_single(result: dict) -> None:
         )
         return
     feedback_buttons(result)
+
+
+def domain_notice(result: dict) -> None:
+    """Say so when the headline lies outside what the model was trained on: its verdict is then a guess."""
+    if not result.get("out_of_domain"):
+        return
+    st.warning(
+        "**Outside what this model was trained on.** This headline is unlike the news the model learnt from "
+        f"(out-of-domain score {result['ood_score']:.1f}, threshold {result['ood_threshold']:.1f}), so the "
+        "verdict above is unreliable: check it with a fact-checker.",
+        icon=":material/explore_off:",
+    )
+
+
+def domain_summary(frame: pd.DataFrame) -> None:
+    """How many of a file's headlines lie outside what the model was trained on (verdicts to doubt)."""
+    if "out_of_domain" not in frame.columns or frame["out_of_domain"].isna().all():
+        return
+    outside = int(frame["out_of_domain"].fillna(False).astype(bool).sum())
+    if outside:
+        st.warning(
+            f"**{outside:,} headline(s) are outside what this model was trained on** (column `out_of_domain` in "
+            "the download): their verdicts are unreliable.",
+            icon=":material/explore_off:",
+        )
 
 
 def feedback_buttons(result: dict) -> None:
@@ -170,13 +199,32 @@ def classify_file(model: data.ServedModel, uploaded, frame: pd.DataFrame) -> dic
     result, log_error = data.classify(model, frame["title"].tolist(), progress)
     bar.progress(1.0, text=f"Classified {total:,} headlines.")
     # input columns named like an output column are kept, renamed, never overwritten
-    outputs = ["prob_fake", "label", "verdict", "model_version", "prediction_id", "request_id"]
+    outputs = [
+        "prob_fake",
+        "label",
+        "verdict",
+        "out_of_domain",
+        "ood_score",
+        "model_version",
+        "prediction_id",
+        "request_id",
+    ]
     out = frame.rename(columns={c: f"{c}_input" for c in outputs if c in frame.columns}).reset_index(drop=True)
     for column in outputs:
         out[column] = result[column].to_numpy()
     batch = {"file_id": uploaded.file_id, "name": uploaded.name, "frame": out, "log_error": log_error, "stored": 0}
     st.session_state["batch_result"] = batch
     return batch
+
+
+def result_view(frame: pd.DataFrame) -> pd.DataFrame:
+    """The results table: headline, verdict, P(fake) as a bar in the column of its verdict, the user's label."""
+    fake = frame["label"] == 1
+    view = frame[["title", "verdict"]].copy()
+    view["fake_bar"] = frame["prob_fake"].where(fake)
+    view["real_bar"] = frame["prob_fake"].where(~fake)
+    view["your_label"] = pd.Series([None] * len(view), dtype="object")
+    return view
 
 
 def show_batch(batch: dict) -> None:
@@ -186,24 +234,31 @@ def show_batch(batch: dict) -> None:
     a.metric("Headlines", f"{len(frame):,}")
     b.metric("Likely fake", f"{n_fake:,}", help="at the model's decision threshold")
     c.metric("Share fake", f"{n_fake / max(len(frame), 1):.0%}")
+    domain_summary(frame)
     if batch["log_error"]:
         st.warning(
             f"These predictions could not be written to the prediction log ({components.md_escape(batch['log_error'])}); "
             "feedback cannot be stored for them."
         )
-    view = frame[["title", "verdict", "prob_fake"]].copy()
-    view["your_label"] = pd.Series([None] * len(view), dtype="object")
+    view = result_view(frame)
     st.markdown("**Results.** To correct the model, pick *fake* or *real* in the last column, then store your labels.")
     edited = st.data_editor(
         view,
         key=f"batch_editor_{batch['file_id']}",
         hide_index=True,
         width="stretch",
-        disabled=["title", "verdict", "prob_fake"],
+        disabled=["title", "verdict", "fake_bar", "real_bar"],
         column_config={
-            "title": st.column_config.TextColumn("headline", width="large"),
+            # medium, not large: with the bars and the label column a large headline pushed the table past the page
+            "title": st.column_config.TextColumn("headline", width="medium"),
             "verdict": st.column_config.TextColumn("verdict"),
-            "prob_fake": st.column_config.ProgressColumn("P(fake)", min_value=0.0, max_value=1.0, format="percent"),
+            # one bar per row, red when the verdict is fake and green when real (a bar column has one colour)
+            "fake_bar": st.column_config.ProgressColumn(
+                "P(fake) · fake", min_value=0.0, max_value=1.0, format="percent", color="red"
+            ),
+            "real_bar": st.column_config.ProgressColumn(
+                "P(fake) · real", min_value=0.0, max_value=1.0, format="percent", color="green"
+            ),
             "your_label": st.column_config.SelectboxColumn(
                 "your label", options=["fake", "real"], help="this is fake / this is real"
             ),

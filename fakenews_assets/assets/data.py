@@ -11,7 +11,15 @@ from fakenews_assets.configs import (
     core,
 )
 from fakenews_assets.k8s import DATA_STEP, TOKENIZE_STEP
-from fakenews_assets.metadata import class_balance, counts_table, frame_metadata, sample_table, table
+from fakenews_assets.metadata import (
+    class_balance,
+    counts_table,
+    frame_metadata,
+    json_metadata,
+    number,
+    sample_table,
+    table,
+)
 from fakenews_assets.resources import PredictionLogStore
 from fakenews_ml.artifacts import load_frame
 from fakenews_ml.code_versions import code_version
@@ -185,7 +193,7 @@ def validated_news(
             "feedback_rows": dg.MetadataValue.int(manifest.feedback.rows),
             "replaced_by_feedback": dg.MetadataValue.int(manifest.feedback.replaced_rows),
             "rows_by_source": counts_table(manifest.rows_by_source),
-            "suite_bounds": dg.MetadataValue.json(manifest.validation_config.model_dump()),
+            "suite_bounds": json_metadata(manifest.validation_config.model_dump()),
             "sample": sample_table(load_frame(manifest.news)),
         },
     )
@@ -221,7 +229,7 @@ def news_splits(config: NewsSplitsConfig, validated_news: ValidatedNews) -> dg.O
         {
             "split": name,
             "rows": s.rows,
-            "fake_share": round(s.label_counts.fake_share, 4),
+            "fake_share": s.label_counts.fake_share,
             "fingerprint": s.fingerprint,
             "location": s.location,
         }
@@ -302,6 +310,6 @@ def tokenized_news(config: TokenizedNewsConfig, news_splits: NewsSplits) -> dg.O
                     "location": "path",
                 },
             ),
-            "truncated_share_train": dg.MetadataValue.float(manifest.splits["train"].truncated_share),
+            "truncated_share_train": number(manifest.splits["train"].truncated_share),
         },
     )

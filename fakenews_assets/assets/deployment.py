@@ -4,7 +4,7 @@ import dagster as dg
 
 from fakenews_assets.configs import ProductionModelConfig, QuantizedModelConfig, ReferenceProfileConfig, core
 from fakenews_assets.k8s import MODEL_CPU_STEP, PROMOTION_STEP
-from fakenews_assets.metadata import location, number, sample_table, table
+from fakenews_assets.metadata import json_metadata, location, number, sample_table, store_root, table
 from fakenews_ml.code_versions import code_version
 from fakenews_ml.config import ProfileConfig, QuantizeConfig
 from fakenews_ml.errors import PromotionRefused
@@ -32,10 +32,7 @@ PARITY_COLUMNS = {
 
 
 def parity_table(manifest: QuantizedModel) -> dg.MetadataValue:
-    rows = [
-        {"variant": name, **{k: round(v, 4) if isinstance(v, float) else v for k, v in p.model_dump().items()}}
-        for name, p in manifest.parity.items()
-    ]
+    rows = [{"variant": name, **p.model_dump()} for name, p in manifest.parity.items()]
     return table(rows, PARITY_COLUMNS)
 
 
@@ -62,9 +59,9 @@ def quantized_model(
             "code_version": manifest.code_version,
             "recommended": manifest.recommended,
             "parity": parity_table(manifest),
-            "bounds": dg.MetadataValue.json(manifest.bounds),
-            "int8_smoothing": dg.MetadataValue.json(manifest.int8_smoothing or {"alpha": None}),
-            "pruning": dg.MetadataValue.json(manifest.pruning or {"variants": None}),
+            "bounds": json_metadata(manifest.bounds),
+            "int8_smoothing": json_metadata(manifest.int8_smoothing or {"alpha": None}),
+            "pruning": json_metadata(manifest.pruning or {"variants": None}),
             "serving": location(manifest.serving),
             **{f"{v}_agreement": number(p.agreement) for v, p in manifest.parity.items()},
         },
@@ -92,7 +89,7 @@ def quantization_parity(quantized_model: QuantizedModel) -> dg.AssetCheckResult:
         description=description,
         metadata={
             "parity": parity_table(quantized_model),
-            "bounds": dg.MetadataValue.json(quantized_model.bounds),
+            "bounds": json_metadata(quantized_model.bounds),
             "failed_variants": ", ".join(failed) or "none",
             "serving_variant": quantized_model.recommended,
             "eval_rows": dg.MetadataValue.int(quantized_model.eval_rows),
@@ -136,6 +133,7 @@ def production_model(
             "code_version": manifest.code_version,
             "champion_version": manifest.version,
             "champion": location(manifest.champion),
+            "artifact_store": store_root(),  # the locations here are relative to it
             "previous_champion": location(manifest.previous),
             "serving_variant": manifest.serving_variant,
             "serving": location(manifest.serving),
@@ -190,7 +188,7 @@ def reference_profile(
             "embedding_dim": dg.MetadataValue.int(manifest.embedding_dim),
             "model_version": manifest.model.version,
             "model_variant": manifest.model.variant,
-            "summary": dg.MetadataValue.json(manifest.summary),
+            "summary": json_metadata(manifest.summary),
             "sample": sample_table(
                 load_reference(manifest), columns=("title", "prob_fake", "predicted_label", "confidence")
             ),

@@ -5,7 +5,7 @@ full_pipeline or retrain, and no upstream of trained_model: a search is launched
 import dagster as dg
 
 from fakenews_assets.configs import HyperparameterSearchConfig, core
-from fakenews_assets.metadata import location, number, plots_markdown, table
+from fakenews_assets.metadata import json_metadata, location, number, plots_markdown, table
 from fakenews_assets.resources import ComputeResource
 from fakenews_ml.code_versions import code_version
 from fakenews_ml.config import SearchConfig
@@ -116,13 +116,13 @@ def hyperparameter_search(
             "objective": manifest.objective,
             "best_value": number(manifest.best_value),
             "best_trial": dg.MetadataValue.int(manifest.best_trial),
-            "best_params": dg.MetadataValue.json(manifest.best_params),
+            "best_params": json_metadata(manifest.best_params),
             "trials": trial_table(manifest),
             "complete": dg.MetadataValue.int(manifest.complete),
             "pruned": dg.MetadataValue.int(manifest.pruned),
             "failed": dg.MetadataValue.int(manifest.failed),
             "new_trials": dg.MetadataValue.int(manifest.new_trials),
-            "importance": dg.MetadataValue.json(manifest.importance or {"note": "needs two complete trials"}),
+            "importance": json_metadata(manifest.importance or {"note": "needs two complete trials"}),
             "plots": plots_markdown(manifest.plots, "objective per trial and parameter importance"),
             "sample_rows": f"train {manifest.train_rows}, val {manifest.val_rows}",
             "wandb_group": manifest.wandb_group or "W&B was off",

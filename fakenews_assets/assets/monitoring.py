@@ -1,24 +1,41 @@
-"""Monitoring group: prediction_log (observed) -> daily_predictions -> drift_report (daily partitions), with the
-drift check beside its asset. The drift sensor acts on the drift report's verdict."""
+"""Monitoring group: prediction_log (observed) -> daily_predictions -> drift_report and prediction_log ->
+live_quality (daily partitions), each check beside its asset. The drift sensor acts on the drift report's verdict."""
 
 import warnings
 
 import dagster as dg
 
-from fakenews_assets.configs import DriftReportConfig, core
+from fakenews_assets.configs import DriftReportConfig, LiveQualityConfig, core
 from fakenews_assets.k8s import MONITORING_STEP
-from fakenews_assets.metadata import drift_metadata, log_state_metadata, number, traffic_metadata
+from fakenews_assets.metadata import (
+    drift_metadata,
+    live_quality_metadata,
+    log_state_metadata,
+    number,
+    traffic_metadata,
+)
 from fakenews_assets.resources import PredictionLogStore
 from fakenews_ml.code_versions import code_version
-from fakenews_ml.config import DriftConfig
-from fakenews_ml.manifests import DailyPredictions, DriftReport, ReferenceProfile
+from fakenews_ml.config import DriftConfig, QualityBounds
+from fakenews_ml.manifests import DailyPredictions, DriftReport, LiveQuality, ReferenceProfile
+from fakenews_ml.monitoring.partitions_start import partitions_start
+from fakenews_ml.monitoring.verdict import verdict_of
 
 GROUP = "monitoring"
 OWNERS = ["team:ml-platform"]
-# Early enough for replayed history (`fakenews simulate --model ... --day 2024-05-01`); end_offset=1 makes
-# today's partition exist, so traffic can be judged while the day is still running (the volume sensor).
-PARTITIONS_START = "2024-01-01"
-DAILY_PARTITIONS = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=1, timezone="UTC")
+
+
+def daily_partitions(environ=None) -> dg.DailyPartitionsDefinition:
+    """Days from where the data starts (FAKENEWS_PARTITIONS_START, else the day recorded under FAKENEWS_HOME on
+    first load: fakenews_ml.monitoring.partitions_start); end_offset=1 makes today's partition exist, so traffic
+    can be judged while the day is still running (the volume sensor)."""
+    start = partitions_start(environ)
+    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1, timezone="UTC")
+
+
+# Dagster fixes an asset's partitions when the code location loads, so they are decided here, once per load; the
+# start is recorded on first load, so a reload (or another process loading this code) gets the same days.
+DAILY_PARTITIONS = daily_partitions()
 
 
 # observable_source_asset is marked beta in dagster 1.13: it is the documented way to model a store that
@@ -69,7 +86,8 @@ def daily_predictions(context: dg.AssetExecutionContext, log_store: PredictionLo
     description="The day's traffic against the reference profile (Evidently): title text, length, word count, "
     "P(fake), confidence and predicted-label drift, and embedding drift on the profile's own model. Writes "
     "report.html and report.json under drift_reports/<day>/ in the artifact store. A day with fewer predictions "
-    "than min_current_rows is materialized with status 'insufficient_data' and no report (and a warning check).",
+    "than min_current_rows is materialized with status 'insufficient_data' and no report (and a warning check). "
+    "Every day's folder keeps its verdict (manifest.json), which the dashboard shows (docs/monitoring.md).",
 )
 def drift_report(
     context: dg.AssetExecutionContext,
@@ -98,23 +116,32 @@ with warnings.catch_warnings():
         asset=drift_report,
         partitions_def=DAILY_PARTITIONS,
         blocking=False,
-        description="Drift thresholds (drift_report's config): fails with severity ERROR when the share of drifted "
-        "features reaches drift_share or the embedding drift exceeds its threshold, which the drift sensor answers "
-        "with a retrain. A day with too little traffic to judge is a WARN, never a retrain.",
+        description="Drift thresholds (drift_report's config), one verdict per day: passed; failed with severity "
+        "ERROR when the share of drifted features reaches drift_share or the embedding drift exceeds its threshold "
+        "(the drift sensor answers with a retrain); failed with severity WARN when the day had too little traffic "
+        "to judge (never a retrain). The same verdict as the report's status, the dashboard and the sensor.",
     )
     def drift_within_thresholds(drift_report: DriftReport) -> dg.AssetCheckResult:
-        base = {"partition": drift_report.partition, "status": drift_report.status, "drifted": drift_report.drifted}
-        if drift_report.status == "insufficient_data":
+        verdict = verdict_of(drift_report.status)  # the rules every view shares (fakenews_ml.monitoring.verdict)
+        base = {
+            "partition": drift_report.partition,
+            "status": drift_report.status,
+            "verdict": verdict.label,
+            "retrain": verdict.retrain,
+            "drifted": drift_report.drifted,
+        }
+        severity = dg.AssetCheckSeverity(verdict.severity)
+        if not verdict.judged:
             return dg.AssetCheckResult(
-                passed=False,
-                severity=dg.AssetCheckSeverity.WARN,
+                passed=verdict.passed,
+                severity=severity,
                 description=drift_report.reason,
                 metadata={**base, "rows": dg.MetadataValue.int(drift_report.rows)},
             )
         emb = drift_report.embedding_drift
         return dg.AssetCheckResult(
-            passed=not drift_report.drifted,
-            severity=dg.AssetCheckSeverity.ERROR,
+            passed=verdict.passed,
+            severity=severity,
             description="; ".join(drift_report.reasons)
             if drift_report.drifted
             else f"drift share {drift_report.drift_share:.2f} < {drift_report.drift_share_threshold:.2f} and embedding "
@@ -127,5 +154,63 @@ with warnings.catch_warnings():
                 "embedding_threshold": number(emb.threshold),
                 "drifted_features": ", ".join(n for n, f in drift_report.features.items() if f.drifted) or "none",
                 "n_current": dg.MetadataValue.int(drift_report.n_current or 0),
+            },
+        )
+
+
+@dg.asset(
+    op_tags=MONITORING_STEP,
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"python", "pandas", "sql"},
+    code_version=code_version("fakenews_ml.stages.live_quality"),
+    partitions_def=DAILY_PARTITIONS,
+    deps=[prediction_log],
+    description="Live quality: the day's predictions that people labelled (feedback linked to a logged "
+    "prediction; the latest label wins) against what the model said: accuracy, macro-F1 and the confusion "
+    "counts, overall and per model version. Re-materialize a day as labels arrive (the data version changes "
+    "with the labelled rows).",
+)
+def live_quality(
+    context: dg.AssetExecutionContext, config: LiveQualityConfig, log_store: PredictionLogStore
+) -> dg.Output[LiveQuality]:
+    from fakenews_ml.stages.live_quality import measure_live_quality
+
+    with log_store.open() as log:
+        manifest = measure_live_quality(log, context.partition_key, core(config, QualityBounds))
+    return dg.Output(manifest, data_version=dg.DataVersion(manifest.digest), metadata=live_quality_metadata(manifest))
+
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+
+    @dg.asset_check(
+        asset=live_quality,
+        partitions_def=DAILY_PARTITIONS,
+        blocking=False,
+        description="Live macro-F1 of the day's labelled traffic at or above live_quality's min_macro_f1 (a WARN "
+        "when below: look at the confusion and the drift report). A day with fewer labelled rows than "
+        "min_labelled_rows passes as not judged (most days have few labels).",
+    )
+    def live_quality_within_bounds(live_quality: LiveQuality) -> dg.AssetCheckResult:
+        quality, bounds = live_quality.overall, live_quality.bounds
+        if not live_quality.judged:
+            description = (
+                f"not judged: {quality.rows} labelled prediction(s) on {live_quality.day}, at least "
+                f"{bounds.min_labelled_rows} needed (min_labelled_rows)"
+            )
+        else:
+            relation = ">=" if live_quality.passed else "<"
+            description = f"live macro-F1 {quality.macro_f1:.3f} {relation} {bounds.min_macro_f1:.3f} on {quality.rows} labelled rows"
+        return dg.AssetCheckResult(
+            passed=live_quality.passed,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=description,
+            metadata={
+                "partition": live_quality.day,
+                "judged": live_quality.judged,
+                "labelled_rows": dg.MetadataValue.int(quality.rows),
+                "macro_f1": number(quality.macro_f1),
+                "min_macro_f1": number(bounds.min_macro_f1),
             },
         )

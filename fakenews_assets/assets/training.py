@@ -5,7 +5,15 @@ import dagster as dg
 
 from fakenews_assets.configs import ModelEvaluationConfig, TrainedModelConfig, core
 from fakenews_assets.k8s import GPU_TRAINING_STEP, MODEL_CPU_STEP
-from fakenews_assets.metadata import history_table, location, metrics_table, number, plots_markdown, plotted_metrics
+from fakenews_assets.metadata import (
+    history_table,
+    json_metadata,
+    location,
+    metrics_table,
+    number,
+    plots_markdown,
+    plotted_metrics,
+)
 from fakenews_assets.resources import ComputeResource
 from fakenews_ml.code_versions import code_version
 from fakenews_ml.config import GateConfig, TrainConfig
@@ -89,12 +97,10 @@ def trained_model(
             "precision": manifest.training.precision or "unknown",
             "samples_per_second": number(manifest.training.samples_per_second, 1),
             "fit_seconds": number(manifest.training.fit_seconds, 1),
-            "compute": dg.MetadataValue.json(compute.describe()),
+            "compute": json_metadata(compute.describe()),
             "hyperparameters_from": f"{search['study']} trial {search['trial']}" if search else "this config",
             **({"hyperparameter_search_run": dg.MetadataValue.dagster_run(search["dagster_run_id"])} if search else {}),
-            "wandb_run": dg.MetadataValue.json(
-                manifest.wandb_run or {"note": "W&B was off when this bundle was trained"}
-            ),
+            "wandb_run": json_metadata(manifest.wandb_run or {"note": "W&B was off when this bundle was trained"}),
             **({"wandb_url": dg.MetadataValue.url(url)} if url else {}),
         },
     )
@@ -118,7 +124,7 @@ def model_is_sane(trained_model: TrainedModel, tokenized_news: TokenizedNews) ->
             "nonfinite_values": dg.MetadataValue.int(result.nonfinite_values),
             "output_shape": str(tuple(result.output_shape)),
             "expected_shape": str(tuple(result.expected_shape)),
-            "prob_range": f"[{result.prob_min}, {result.prob_max}]",
+            "prob_range": f"[{result.prob_min:.4f}, {result.prob_max:.4f}]",
             "parameters": dg.MetadataValue.int(result.parameters),
             "probe_rows": dg.MetadataValue.int(result.probe_rows),
         },

@@ -56,6 +56,23 @@ class HeadlineClassifier(nn.Module):
         return self.head(self.dropout(self.embed(input_ids, attention_mask))).float()
 
 
+class WithEmbedding(nn.Module):
+    """``classifier``'s forward that also returns the pooled embedding it computed on the way (for the
+    out-of-domain score: one pass, not two). Same logits as ``classifier`` in eval mode (dropout is off)."""
+
+    def __init__(self, classifier: nn.Module):
+        super().__init__()
+        self.classifier = classifier
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.classifier.encoder
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = self.classifier.embed(input_ids, attention_mask)
+        return self.classifier.head(self.classifier.dropout(pooled)).float(), pooled.float()
+
+
 def _no_pooler(encoder_config: PretrainedConfig) -> dict:
     """``add_pooling_layer=False`` for encoders that have a pooler (BERT, RoBERTa): the head pools by itself.
     Encoders without one (DistilBERT, DeBERTa) reject the argument, so it is passed only where accepted."""

@@ -65,13 +65,34 @@ def predict_probs(
     progress=None,
 ) -> np.ndarray:
     """P(fake) for every row of ``split``, in the split's own row order."""
+    return probs_and_embeddings(model, split, pad_token_id, batch_size, autocast_dtype, progress)[0]
+
+
+@torch.inference_mode()
+def probs_and_embeddings(
+    model: torch.nn.Module,
+    split: TokenizedSplit,
+    pad_token_id: int,
+    batch_size: int = 64,
+    autocast_dtype: torch.dtype | None = None,
+    progress=None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """P(fake) for every row, and the pooled embeddings when ``model`` returns them beside its logits
+    (``classifier.WithEmbedding``, traced or not; else None), both in the split's own row order."""
     model.eval()
     device = next(model.parameters(), torch.empty(0)).device
     probs = np.empty(len(split), dtype=np.float32)
+    embeddings = None
     for batch in padded_batches(split, pad_token_id, batch_size):
         with autocast_for(device, autocast_dtype):
-            logits = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
-        probs[batch["index"].numpy()] = torch.softmax(logits.float(), dim=-1)[:, 1].cpu().numpy()
+            output = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+        index = batch["index"].numpy()
+        if isinstance(output, (tuple, list)):
+            output, pooled = output
+            if embeddings is None:
+                embeddings = np.empty((len(split), pooled.shape[1]), dtype=np.float32)
+            embeddings[index] = pooled.float().cpu().numpy()
+        probs[index] = torch.softmax(output.float(), dim=-1)[:, 1].cpu().numpy()
         if progress is not None:
             progress(len(batch["index"]))
-    return probs
+    return probs, embeddings

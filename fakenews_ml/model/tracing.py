@@ -42,10 +42,21 @@ def trace_classifier(model: torch.nn.Module, pad_token_id: int) -> torch.nn.Modu
             warnings.simplefilter("ignore")  # TracerWarnings about Python values, checked below
             traced = torch.jit.freeze(torch.jit.trace(model, example, check_trace=False))
         for ids, mask in checks:
-            difference = float((traced(ids, mask) - model(ids, mask)).abs().max())
+            difference = _difference(traced(ids, mask), model(ids, mask))
             if not difference <= TOLERANCE:
                 raise ValueError(f"traced logits differ from the eager model's by {difference:.2g}")
     except Exception as exc:  # any failure: serve the eager model, which is always right
         log.warning("serving the eager model: tracing failed (%s)", exc)
         return model
     return traced
+
+
+def _difference(traced, eager) -> float:
+    """The largest absolute difference between two outputs (a tensor, or a tuple of logits and embedding:
+    the embedding compared relative to its own scale)."""
+    if isinstance(eager, torch.Tensor):
+        return float((traced - eager).abs().max())
+    return max(
+        float((t - e).abs().max()) / (1.0 if i == 0 else max(1.0, float(e.abs().max())))
+        for i, (t, e) in enumerate(zip(traced, eager, strict=True))
+    )

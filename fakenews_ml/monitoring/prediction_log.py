@@ -9,6 +9,10 @@ gets without waiting). ``synchronous=NORMAL`` under WAL survives application cra
 power loss may drop the last commits.
 
 All timestamps are stored as naive UTC and come back as timezone-aware UTC.
+
+Columns added after the first release (``ADDED_COLUMNS``: the out-of-domain score and flag) are nullable and
+added to an older log in place when it is opened (``ALTER TABLE ... ADD COLUMN``): old rows read as null,
+nothing is rewritten.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -32,6 +37,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
 )
 from sqlalchemy.engine import Engine, make_url
@@ -75,7 +81,11 @@ predictions = Table(
     Column("label", SmallInteger, nullable=False),
     Column("model_version", String(128), nullable=False),
     Column("origin", String(32), nullable=False),
+    # how far the headline lies from the training data, and whether that is past the model's threshold
+    Column("ood_score", Float, nullable=True),
+    Column("out_of_domain", Boolean, nullable=True),
 )
+ADDED_COLUMNS = {"predictions": ("ood_score", "out_of_domain")}
 
 # prediction_id is checked on insert rather than declared as a foreign key: the log may be pruned of old
 # predictions while the labels they earned stay useful for training.
@@ -202,6 +212,7 @@ class PredictionLog:
                 # Another process created the tables between our check and our CREATE (PostgreSQL).
                 with self._write_engine.begin() as conn:
                     metadata.create_all(conn)
+            _add_missing_columns(self._write_engine)
             self._ready = True
 
     def check_available(self) -> None:
@@ -310,13 +321,39 @@ class PredictionLog:
         # SQLite returns the day as text, PostgreSQL as a date: one string form for both.
         return pd.DataFrame({"day": [str(r.day)[:10] for r in rows], "count": [int(r.count) for r in rows]})
 
+    def labelled_predictions(self, start, end) -> pd.DataFrame:
+        """Predictions with ``start <= created_at < end`` (UTC) that received a linked feedback label, oldest
+        first: ``id, created_at, model_version, origin, predicted`` (the model's label) and ``label`` (the
+        person's; the latest feedback per prediction wins)."""
+        query = (
+            select(
+                predictions.c.id,
+                predictions.c.created_at,
+                predictions.c.model_version,
+                predictions.c.origin,
+                predictions.c.label.label("predicted"),
+                feedback.c.label,
+            )
+            .join(feedback, feedback.c.prediction_id == predictions.c.id)
+            .where(predictions.c.created_at >= to_utc(start), predictions.c.created_at < to_utc(end))
+            .order_by(feedback.c.id)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        columns = ["id", "created_at", "model_version", "origin", "predicted", "label"]
+        frame = pd.DataFrame.from_records(rows, columns=columns).drop_duplicates("id", keep="last")
+        frame = frame.astype({"id": "int64", "predicted": "int8", "label": "int8"}).assign(
+            created_at=pd.to_datetime(frame["created_at"], utc=True)
+        )
+        return frame.sort_values(["created_at", "id"]).reset_index(drop=True)
+
     def _prediction_frame(self, query) -> pd.DataFrame:
         with self._read() as conn:
             rows = conn.execute(query).all()
         frame = pd.DataFrame.from_records(rows, columns=PREDICTION_COLUMNS)
-        return frame.astype({"id": "int64", "prob_fake": "float64", "label": "int8"}).assign(
-            created_at=pd.to_datetime(frame["created_at"], utc=True)
-        )
+        return frame.astype(
+            {"id": "int64", "prob_fake": "float64", "label": "int8", "ood_score": "float64", "out_of_domain": "boolean"}
+        ).assign(created_at=pd.to_datetime(frame["created_at"], utc=True))
 
     # ----- feedback ---------------------------------------------------------------------------------
 
@@ -395,6 +432,8 @@ def _prediction_record(i: int, row: Mapping) -> dict:
             "label": label,
             "model_version": str(row["model_version"]),
             "origin": str(row.get("origin") or "api"),
+            "ood_score": _optional_float(row.get("ood_score")),
+            "out_of_domain": None if row.get("out_of_domain") is None else bool(row["out_of_domain"]),
         }
     except KeyError as exc:
         raise InputError(f"prediction row {i}: missing field {exc.args[0]!r}") from None
@@ -405,6 +444,32 @@ def _prediction_record(i: int, row: Mapping) -> dict:
     if label not in (0, 1) or not 0.0 <= prob <= 1.0:
         raise InputError(f"prediction row {i}: label {label} / prob_fake {prob} out of range")
     return record
+
+
+def _optional_float(value) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if value == value else None  # NaN: not scored
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add the columns of ``ADDED_COLUMNS`` that a log created by an older version lacks (nullable: old rows
+    read as null). Two processes may race here: the loser's ALTER fails, and the column is there."""
+    for table_name, names in ADDED_COLUMNS.items():
+        table = metadata.tables[table_name]
+        present = {c["name"] for c in inspect(engine).get_columns(table_name)}
+        for name in names:
+            if name in present:
+                continue
+            column = table.c[name]
+            kind = column.type.compile(dialect=engine.dialect)
+            try:
+                with engine.begin() as conn:
+                    conn.exec_driver_sql(f"ALTER TABLE {table_name} ADD COLUMN {name} {kind}")
+            except SQLAlchemyError:
+                if name not in {c["name"] for c in inspect(engine).get_columns(table_name)}:
+                    raise
 
 
 def _feedback_draft(i: int, row: Mapping, source: str) -> dict:

@@ -4,7 +4,9 @@ Endpoints (JSON errors are ``{"detail": "<what is wrong>"}``; limits and status 
 
 - ``POST /predict``: ``{"titles": ["...", ...], "origin": "api"}`` (or a bare JSON list of titles) ->
   ``{"request_id", "model_version", "variant", "predictions": [{"title", "prob_fake", "label", "verdict",
-  "model_version", "request_id"}, ...]}`` in input order. ``label`` 1 = fake; ``verdict`` 'fake'/'real'.
+  "model_version", "request_id", "ood_score", "out_of_domain"}, ...]}`` in input order. ``label`` 1 = fake;
+  ``verdict`` 'fake'/'real'; ``out_of_domain`` true when the headline lies outside what the model was trained
+  on (``ood_score`` above the bundle's threshold; both null for a bundle without a domain profile).
 - ``POST /predict/csv``: a multipart upload (any field name; or a raw ``text/csv`` body) with a ``title``
   column -> the same CSV, every row in order, plus ``prob_fake`` and ``label``. ``?origin=`` tags the log rows.
 - ``POST /feedback``: ``[{"title", "label", "prediction_id"?, "request_id"?, "source"?}, ...]`` (or
@@ -44,6 +46,7 @@ from fakenews_ml.errors import BundleError, FakeNewsError, InputError, SchemaErr
 from fakenews_ml.monitoring.log_writer import BackgroundLogWriter
 from fakenews_ml.monitoring.prediction_log import PredictionLog
 from fakenews_ml.registry import champion_link, champion_location
+from fakenews_ml.serving.batcher import BatchScores
 from fakenews_ml.serving.guards import HostRules, RequestGuard
 from fakenews_ml.serving.limits import (
     ApiError,
@@ -138,9 +141,12 @@ def create_app(
             raise ApiError(503, f"no model to serve yet: no champion at {holder.source.name!r} (promote one)")
         return served
 
-    def classify(served: ServedModel, titles: list[str], origin: str) -> tuple[str, list[float], list[int]]:
+    def classify(served: ServedModel, titles: list[str], origin: str) -> tuple[str, BatchScores]:
         """Predict and queue the log rows (runs in the threadpool)."""
-        probs, labels = served.batcher.predict(titles)
+        scores = served.batcher.score(titles)
+        probs, labels = scores.prob_fake, scores.label
+        ood = scores.ood_score or [None] * len(titles)
+        flags = scores.out_of_domain or [None] * len(titles)
         request_id, now = new_request_id(), datetime.now(UTC)
         writer.submit(
             [
@@ -152,12 +158,14 @@ def create_app(
                     "label": y,
                     "model_version": served.version,
                     "origin": origin,
+                    "ood_score": o,
+                    "out_of_domain": f,
                 }
-                for t, p, y in zip(titles, probs, labels)
+                for t, p, y, o, f in zip(titles, probs, labels, ood, flags)
             ]
         )
         metrics.count_labels(labels)
-        return request_id, probs, labels
+        return request_id, scores
 
     @app.post(
         "/predict",
@@ -190,7 +198,9 @@ def create_app(
             raise ApiError(422, f'expected {{"titles": [...]}} or a JSON list of headlines, got {type(body).__name__}')
         titles = check_titles(titles, config)
         served = served_model()
-        request_id, probs, labels = await run_in_threadpool(classify, served, titles, origin)
+        request_id, scores = await run_in_threadpool(classify, served, titles, origin)
+        ood = scores.ood_score or [None] * len(titles)
+        flags = scores.out_of_domain or [None] * len(titles)
         items = [
             {
                 "title": t,
@@ -199,8 +209,10 @@ def create_app(
                 "verdict": "fake" if y else "real",
                 "model_version": served.version,
                 "request_id": request_id,
+                "ood_score": round(o, 4) if o is not None else None,
+                "out_of_domain": f,
             }
-            for t, p, y in zip(titles, probs, labels)
+            for t, p, y, o, f in zip(titles, scores.prob_fake, scores.label, ood, flags)
         ]
         return JSONResponse(
             {
@@ -237,9 +249,12 @@ def create_app(
             frame["title"].tolist(), config, where=lambda i: f"{name}: the title on CSV line {csv_line(frame, i)}"
         )
         served = served_model()
-        request_id, probs, labels = await run_in_threadpool(classify, served, titles, origin)
+        request_id, scores = await run_in_threadpool(classify, served, titles, origin)
+        outputs = {"prob_fake": [round(p, 6) for p in scores.prob_fake], "label": scores.label}
+        if scores.ood_score is not None:
+            outputs.update(ood_score=[round(o, 4) for o in scores.ood_score], out_of_domain=scores.out_of_domain)
         # as `fakenews predict` does: input columns named like an output column are kept, renamed
-        frame = with_outputs(frame, {"prob_fake": [round(p, 6) for p in probs], "label": labels})
+        frame = with_outputs(frame, outputs)
         headers = {
             "X-Request-ID": request_id,
             "X-Model-Version": served.version,
@@ -296,6 +311,7 @@ def create_app(
             "status": "ok" if served else "no_model",
             "model_version": served.version if served else None,
             "variant": served.variant if served else None,
+            "out_of_domain_threshold": served.predictor.domain_threshold if served else None,
             "champion": served.bundle_path.name if served else None,
             "model_source": holder.source.name,  # folder names only: /health is public
             "loaded_at": served.loaded_at.isoformat(timespec="seconds") if served else None,

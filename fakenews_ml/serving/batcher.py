@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from typing import NamedTuple
 
 import torch
 
@@ -26,13 +27,22 @@ from fakenews_ml.config import PredictConfig
 from fakenews_ml.predict import Predictor
 
 
+class BatchScores(NamedTuple):
+    """One request's answers, in input order; the out-of-domain lists are None without a domain profile."""
+
+    prob_fake: list[float]
+    label: list[int]
+    ood_score: list[float] | None
+    out_of_domain: list[bool] | None
+
+
 class _Job:
-    __slots__ = ("done", "error", "labels", "probs", "titles", "waiting", "wakeup")
+    __slots__ = ("done", "error", "labels", "ood", "out_of_domain", "probs", "titles", "waiting", "wakeup")
 
     def __init__(self, titles: list[str], lock: threading.Lock):
         self.titles = titles
         self.done = self.waiting = False
-        self.probs = self.labels = self.error = None
+        self.probs = self.labels = self.error = self.ood = self.out_of_domain = None
         self.wakeup = threading.Condition(lock)  # one per request: wake its owner only, not every waiter
 
 
@@ -57,6 +67,11 @@ class BatchingPredictor:
 
     def predict(self, titles: list[str]) -> tuple[list[float], list[int]]:
         """``prob_fake`` and ``label`` per headline, in order (blocks the calling thread)."""
+        scored = self.score(titles)
+        return scored.prob_fake, scored.label
+
+    def score(self, titles: list[str]) -> BatchScores:
+        """``prob_fake``, ``label`` and (with a domain profile) ``ood_score``/``out_of_domain`` per headline."""
         job = _Job(titles, self._lock)
         with self._lock:
             self._pending.append(job)
@@ -80,7 +95,7 @@ class BatchingPredictor:
                         next_leader.wakeup.notify()
         if job.error is not None:
             raise job.error
-        return job.probs, job.labels
+        return BatchScores(job.probs, job.labels, job.ood, job.out_of_domain)
 
     def _lead(self, predictor: Predictor, own: _Job) -> None:
         """Answer queued requests, oldest first, until ``own`` is answered or another leader has it."""
@@ -102,7 +117,7 @@ class BatchingPredictor:
     def _run(self, predictor: Predictor, batch: list[_Job]) -> None:
         titles = [title for job in batch for title in job.titles]
         try:
-            probs, labels = predictor.classify(titles)
+            scores = predictor.score(titles)
         except Exception as exc:
             if len(batch) == 1:
                 batch[0].error = exc  # the request's own pass: its error; the slot lives on
@@ -118,9 +133,13 @@ class BatchingPredictor:
             for job in batch:
                 job.error = exc
             return
-        probs, labels = probs.astype(float).tolist(), labels.tolist()
+        probs, labels = scores.prob_fake.astype(float).tolist(), scores.label.tolist()
+        ood = scores.ood_score.astype(float).tolist() if scores.ood_score is not None else None
+        flags = scores.out_of_domain.astype(bool).tolist() if scores.out_of_domain is not None else None
         start = 0
         for job in batch:
             end = start + len(job.titles)
             job.probs, job.labels = probs[start:end], labels[start:end]
+            if ood is not None:
+                job.ood, job.out_of_domain = ood[start:end], flags[start:end]
             start = end

@@ -7,6 +7,7 @@ so that ``fakenews --help`` stays fast.
 from __future__ import annotations
 
 import json
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -184,5 +185,18 @@ def cmd_simulate(args) -> int:
     finally:
         target.close()
     summary = {"input": str(args.input), "target": str(args.model or target.base_url), **summary}
+    if args.day:
+        from fakenews_ml.monitoring.partitions_start import (
+            PARTITIONS_START_ENV,
+            extend_partitions_start,
+            partitions_start,
+        )
+
+        moved = extend_partitions_start(args.day)
+        if moved:  # the replayed day needs a daily partition: the next code-location load has it
+            summary["partitions_start"] = moved.isoformat()
+            print(f"daily partitions now start on {moved}: reload the code location in Dagster", file=sys.stderr)
+        elif args.day < partitions_start():
+            print(f"{args.day} has no daily partition: {PARTITIONS_START_ENV} starts them later", file=sys.stderr)
     print(json.dumps(summary, indent=2))
     return 0 if summary["ok"] else 1

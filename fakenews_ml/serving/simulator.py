@@ -138,12 +138,11 @@ class DirectTarget:
     def __init__(self, model: Path | str, log_url: str | None = None, day: date | None = None):
         """``day`` replays the traffic as if it arrived on that (UTC) day, a second apart from noon on,
         so several days of history can be built for the daily drift partitions."""
-        from fakenews_ml.bundle import read_meta
         from fakenews_ml.monitoring.prediction_log import PredictionLog
         from fakenews_ml.predict import Predictor
 
         self.predictor = Predictor.from_path(model, "auto")
-        self.version = read_meta(model)["version"]
+        self.version = self.predictor.version  # the champion's version, whichever variant serves
         self.log = PredictionLog(log_url)
         self.feedback_batch = FEEDBACK_BATCH
         self._clock = itertools.count()
@@ -166,6 +165,8 @@ class DirectTarget:
             "label": label,
             "model_version": self.version,
             "origin": origin,
+            "ood_score": float(row["ood_score"]) if "ood_score" in row else None,
+            "out_of_domain": bool(row["out_of_domain"]) if "out_of_domain" in row else None,
         }
         if self._noon is not None:
             record["created_at"] = self._noon + timedelta(seconds=next(self._clock))

@@ -13,7 +13,7 @@ from fakenews_ml.code_versions import code_version
 from fakenews_ml.config import DriftConfig
 from fakenews_ml.environment import artifact_store
 from fakenews_ml.manifests import DailyPredictions, DriftReport, PredictionLogState, ReferenceProfile
-from fakenews_ml.monitoring.drift_store import DRIFT_REPORTS
+from fakenews_ml.monitoring.drift_store import DRIFT_REPORTS, write_verdict
 from fakenews_ml.monitoring.prediction_log import PredictionLog
 from fakenews_ml.store import join
 
@@ -50,7 +50,7 @@ def observe_prediction_log(log: PredictionLog) -> PredictionLogState:
     )
 
 
-def _day_bounds(day: str) -> tuple[date, date]:
+def day_bounds(day: str) -> tuple[date, date]:
     try:
         start = date.fromisoformat(day)
     except ValueError:
@@ -92,7 +92,7 @@ def _traffic_summary(frame: pd.DataFrame) -> dict:
 def snapshot_daily_predictions(log: PredictionLog, day: str) -> DailyPredictions:
     """Every prediction logged on UTC ``day`` (YYYY-MM-DD), frozen as a parquet file (content-addressed: the
     same rows give the same folder and digest, so an unchanged day keeps its data version)."""
-    start, end = _day_bounds(day)
+    start, end = day_bounds(day)
     frame = log.window(start, end)
     digest = frame_digest(frame)
     key = content_key("daily_predictions", day, digest, CODE_VERSION)
@@ -189,35 +189,43 @@ def report_drift(daily: DailyPredictions, profile: ReferenceProfile, config: Dri
         "daily_digest": daily.digest,
         "reference_key": profile.key,
         "reference_model_version": profile.model.version,
+        "model_variant": profile.model.variant,
         "rows": rows,
         "min_current_rows": config.min_current_rows,
         "config": config,
     }
+    location = report_location(day)
     if rows < config.min_current_rows:
-        return DriftReport(
+        manifest = DriftReport(
             **outcome,
             status=INSUFFICIENT,
             drifted=False,
             reason=f"insufficient data: {rows} usable prediction(s) on {day}, at least {config.min_current_rows} "
             "needed for a drift test (DriftConfig.min_current_rows); no report written",
         )
+        # the day's folder holds only its verdict: a report of an earlier run of the day must not outlive it
+        with atomic_dir(store.path(location), existing="replace") as staging:
+            write_verdict(staging, manifest)
+        store.publish(location)
+        return manifest
     predictor = Predictor.from_path(store.fetch(profile.model.serving), "fp32")  # the profile's own model
     reference = load_profile(store.fetch(profile.folder))
     current = window_features(frame, predictor)
-    location = report_location(day)
     with atomic_dir(store.path(location), existing="replace") as staging:
         result = compute_drift(reference, current, config, staging)
         summary = result.to_metadata()
         title = f"{day}: drift share {summary['drift_share']:.2f}" + (" (DRIFT)" if result.drifted else "")
         drift_plot(summary, staging / DRIFT_PLOT, title=title)
+        summary["model_version"] = profile.model.version
+        manifest = DriftReport(
+            **outcome,
+            **summary,
+            status="drifted" if result.drifted else "ok",
+            report=location,
+            html=join(location, REPORT_HTML),
+            json_report=join(location, REPORT_JSON),
+            plot=join(location, DRIFT_PLOT),
+        )
+        write_verdict(staging, manifest)
     store.publish(location)
-    summary["model_version"] = profile.model.version
-    return DriftReport(
-        **outcome,
-        **summary,
-        status="drifted" if result.drifted else "ok",
-        report=location,
-        html=join(location, REPORT_HTML),
-        json_report=join(location, REPORT_JSON),
-        plot=join(location, DRIFT_PLOT),
-    )
+    return manifest

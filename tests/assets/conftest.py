@@ -64,8 +64,8 @@ ASSET_NAMES = (
     "reference_profile",
 )
 # The monitoring side: the observed prediction log and the daily-partitioned drift report with its check.
-MONITORING_NAMES = ("prediction_log", "daily_predictions", "drift_report")
-MONITORING_CHECKS = ("drift_within_thresholds",)
+MONITORING_NAMES = ("prediction_log", "daily_predictions", "drift_report", "live_quality")
+MONITORING_CHECKS = ("drift_within_thresholds", "live_quality_within_bounds")
 # Launched on purpose, never by full_pipeline or retrain: the hyperparameter search.
 MODEL_LAB_NAMES = ("hyperparameter_search",)
 ALL_ASSET_NAMES = ASSET_NAMES + MONITORING_NAMES + MODEL_LAB_NAMES

@@ -47,6 +47,7 @@ GROUPS = {
     "prediction_log": "monitoring",
     "daily_predictions": "monitoring",
     "drift_report": "monitoring",
+    "live_quality": "monitoring",
     "hyperparameter_search": "model_lab",
 }
 CHECKED = {
@@ -92,6 +93,7 @@ def test_definitions_load_and_validate(defs):
     assert upstream["feedback_labels"] == {"prediction_log"}
     assert upstream["daily_predictions"] == {"prediction_log"}
     assert upstream["drift_report"] == {"daily_predictions", "reference_profile"}
+    assert upstream["live_quality"] == {"prediction_log"}
     assert upstream["production_model"] == {"model_evaluation", "quantized_model"}
     assert upstream["model_evaluation"] == {"trained_model", "news_splits"}
     assert upstream["reference_profile"] == {"production_model", "news_splits"}
@@ -103,18 +105,19 @@ def test_definitions_load_and_validate(defs):
 def test_every_gate_is_a_blocking_check_on_its_asset(defs):
     specs = {spec.name: spec for check in all_checks() for spec in check.check_specs}
     drift = specs.pop("drift_within_thresholds")
+    quality = specs.pop("live_quality_within_bounds")
     assert set(specs) == set(CHECKS)
     for name, spec in specs.items():
         assert spec.blocking, name
         assert spec.asset_key.to_user_string() == CHECKED[name]
         assert spec.description
     # nothing is downstream of drift_report: its check informs the drift sensor instead of blocking
-    assert (
-        not drift.blocking and drift.asset_key.to_user_string() == "drift_report" and drift.partitions_def is not None
-    )
+    for check, asset in ((drift, "drift_report"), (quality, "live_quality")):
+        assert not check.blocking and check.asset_key.to_user_string() == asset and check.partitions_def is not None
     graph = defs.resolve_asset_graph()
     assert {(k.name, k.asset_key.to_user_string()) for k in graph.asset_check_keys} == set(CHECKED.items()) | {
-        ("drift_within_thresholds", "drift_report")
+        ("drift_within_thresholds", "drift_report"),
+        ("live_quality_within_bounds", "live_quality"),
     }
 
 

@@ -1,22 +1,26 @@
-"""The graph as a user runs it: `dagster asset materialize --select '*reference_profile'` (the training graph) in a
-subprocess on a sample of the real FakeNewsNet titles, twice (the second run reuses the bundle), and `dagster dev`
-answering GraphQL."""
+"""The graph as a user runs it, with the `dagster` commands the README gives (read from README.md, so the two
+cannot drift apart): `dagster asset materialize` of the training graph in a subprocess on a sample of the real
+FakeNewsNet titles, twice (the second run reuses the bundle), and `dagster dev` answering GraphQL, whose sensor is
+the one the README's `dagster sensor stop drift_sensor` stops."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import requests
+import yaml
 
 from fakenews_ml.wandb_offline import finished_offline_runs
 
@@ -33,6 +37,45 @@ from .conftest import (
 
 REPO = Path(__file__).resolve().parents[2]
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
+
+
+def readme_dagster_commands() -> list[list[str]]:
+    """Every `dagster ...` command in README.md: lines of its bash blocks and inline code spans, comments dropped."""
+    text = (REPO / "README.md").read_text()
+    found = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        found += [line.split("  #")[0].strip() for line in block.splitlines() if line.startswith("dagster ")]
+    found += re.findall(r"`(dagster [^`]+)`", text)
+    commands = []
+    for line in found:
+        command = shlex.split(line)
+        if command not in commands:
+            commands.append(command)
+    return commands
+
+
+def readme_command(*prefix: str) -> list[str]:
+    """The README's one command that starts with ``prefix`` (e.g. "sensor", "stop"), with the real executable."""
+    (command,) = [c for c in readme_dagster_commands() if c[1 : 1 + len(prefix)] == list(prefix)]
+    return [DAGSTER, *command[1:]]
+
+
+def test_the_readme_gives_the_commands_that_address_the_ui_location():
+    commands = readme_dagster_commands()
+    kinds = {"dev" if c[1] == "dev" else " ".join(c[1:3]) for c in commands}
+    assert {"dev", "asset materialize", "sensor stop", "sensor start"} <= kinds, commands
+    for command in commands:
+        if command[1:3] == ["asset", "materialize"]:  # in-process: it needs the module (no workspace is read)
+            assert command[command.index("-m") + 1] == "fakenews_assets.definitions", command
+        else:  # dev, sensor, schedule: the code location of [tool.dagster], as `dagster dev` loads it
+            assert not {"-m", "-f", "-w", "--module-name", "--python-file", "--workspace"} & set(command), command
+    # the daemon keys a sensor's on/off state by code location name, repository and sensor name: the workspace file
+    # (for `-w workspace.yaml`) must name the location as [tool.dagster] does
+    tool = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["dagster"]
+    assert tool == {"module_name": "fakenews_assets.definitions", "code_location_name": "fakenews"}
+    (entry,) = yaml.safe_load((REPO / "workspace.yaml").read_text())["load_from"]
+    assert entry["python_module"]["module_name"] == tool["module_name"]
+    assert entry["python_module"]["location_name"] == tool["code_location_name"]
 
 
 def _dagster_home(tmp_path: Path) -> Path:
@@ -74,17 +117,8 @@ def test_headless_materialize_twice_on_a_real_sample(tmp_path, datasets_dir, tin
     home = tmp_path / "fakenews_home"
     env = _env(tmp_path, FAKENEWS_HOME=str(home), FAKENEWS_SOURCES=str(sources), WANDB_MODE="offline")
     # the training graph: everything reference_profile is made from (the daily drift reports are per partition)
-    command = [
-        DAGSTER,
-        "asset",
-        "materialize",
-        "--select",
-        "*reference_profile",
-        "-m",
-        "fakenews_assets.definitions",
-        "--config",
-        str(config),
-    ]
+    command = [*readme_command("asset", "materialize"), "--config", str(config)]
+    assert "*reference_profile" in command
 
     first = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     log = first.stdout + first.stderr
@@ -148,9 +182,35 @@ def _stop_group(process: subprocess.Popen) -> None:
 GRAPHQL_QUERY = """
 {
   assetNodes { assetKey { path } groupName assetChecksOrError { ... on AssetChecks { checks { name blocking } } } }
-  repositoriesOrError { ... on RepositoryConnection { nodes { jobs { name } schedules { name cronSchedule } sensors { name } } } }
+  repositoriesOrError { ... on RepositoryConnection { nodes { location { name } jobs { name } schedules { name cronSchedule }
+    sensors { name sensorState { id selectorId status } } } } }
 }
 """
+
+
+def _sensor_states(port: int) -> dict[str, dict]:
+    """What the running `dagster dev` says about its sensors: name -> {id (the origin's), selectorId, status}."""
+    session = requests.Session()
+    session.trust_env = False
+    data = session.post(f"http://127.0.0.1:{port}/graphql", json={"query": GRAPHQL_QUERY}, timeout=30).json()["data"]
+    (repository,) = data["repositoriesOrError"]["nodes"]
+    return {s["name"]: s["sensorState"] for s in repository["sensors"]}
+
+
+def _daemon_view(env: dict, selector_id: str) -> str:
+    """The stored state of a sensor as the daemon finds it: by its selector (code location, repository, name)."""
+    from dagster import DagsterInstance
+    from dagster._core.scheduler.instigation import InstigatorType
+
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        states = {s.selector_id: s for s in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)}
+    return states[selector_id].status.value if selector_id in states else "no state stored"
+
+
+def _cli(command: list[str], env: dict) -> str:
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, (command, (done.stdout + done.stderr)[-3000:])
+    return done.stdout + done.stderr
 
 
 def _query_when_ready(process: subprocess.Popen, port: int, log_path: Path, timeout: float = 180) -> dict:
@@ -173,20 +233,37 @@ def _query_when_ready(process: subprocess.Popen, port: int, log_path: Path, time
 
 
 @pytest.mark.slow
-def test_dagster_dev_serves_the_graph_over_graphql(tmp_path, port_finder):
+def test_dagster_dev_serves_the_graph_and_the_readme_stops_its_sensor(tmp_path, port_finder):
     port = port_finder()
     log_path = tmp_path / "dagster_dev.log"
+    env = _env(tmp_path, FAKENEWS_HOME=str(tmp_path / "fakenews_home"))
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [DAGSTER, "dev", "-m", "fakenews_assets.definitions", "-h", "127.0.0.1", "-p", str(port)],
-            cwd=tmp_path,
-            env=_env(tmp_path, FAKENEWS_HOME=str(tmp_path / "fakenews_home")),
+            [*readme_command("dev"), "-h", "127.0.0.1", "-p", str(port)],
+            cwd=REPO,  # as the README says: from the repository root
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, stopped below
         )
         try:
             data = _query_when_ready(process, port, log_path)
+            before = _sensor_states(port)
+            assert before["drift_sensor"]["status"] == "RUNNING"
+            # the trap the README avoids: another target is another origin, and "Stopped" is about another sensor
+            wrong = _cli([DAGSTER, "sensor", "stop", "drift_sensor", "-m", "fakenews_assets.definitions"], env)
+            assert "Stopped" in wrong and _sensor_states(port)["drift_sensor"]["status"] == "RUNNING"
+
+            _cli(readme_command("sensor", "stop"), env)
+            after = _sensor_states(port)
+            assert after["drift_sensor"]["status"] == "STOPPED"  # the one the UI and the daemon use
+            assert after["prediction_volume_sensor"]["status"] == "RUNNING"
+            assert after["drift_sensor"]["selectorId"] == before["drift_sensor"]["selectorId"]
+            assert _daemon_view(env, after["drift_sensor"]["selectorId"]) == "STOPPED"
+
+            _cli(readme_command("sensor", "start"), env)
+            assert _sensor_states(port)["drift_sensor"]["status"] == "RUNNING"
+            assert _daemon_view(env, after["drift_sensor"]["selectorId"]) == "RUNNING"
         finally:
             _stop_group(process)
     nodes = {"/".join(node["assetKey"]["path"]): node for node in data["assetNodes"]}
@@ -200,6 +277,7 @@ def test_dagster_dev_serves_the_graph_over_graphql(tmp_path, port_finder):
     }
     assert checks == {**dict.fromkeys(CHECKS, True), **dict.fromkeys(MONITORING_CHECKS, False)}
     (repository,) = data["repositoriesOrError"]["nodes"]
+    assert repository["location"]["name"] == "fakenews"
     assert {"full_pipeline", "retrain", "drift_job"} <= {job["name"] for job in repository["jobs"]}
     assert {"name": "weekly_retrain", "cronSchedule": "0 3 * * 1"} in repository["schedules"]
     assert {"name": "daily_drift_schedule", "cronSchedule": "15 0 * * *"} in repository["schedules"]

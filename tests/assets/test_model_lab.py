@@ -14,6 +14,7 @@ import optuna
 import pytest
 from sqlalchemy.engine import make_url
 
+from fakenews_assets.metadata import rounded_json
 from fakenews_assets.study_storage import instance_study_storage
 from fakenews_ml.config import TrainConfig
 from fakenews_ml.errors import FakeNewsError
@@ -104,7 +105,7 @@ def test_the_search_runs_its_trials_in_the_instance_storage(searched):
     table = metadata["trials"]
     assert [record.data["trial"] for record in table.records] == [0, 1, 2]
     assert {record.data["state"] for record in table.records} <= {"complete", "pruned"}
-    assert metadata["best_params"] == search.best_params
+    assert metadata["best_params"] == rounded_json(search.best_params)  # a learning rate keeps 3 significant digits
     assert metadata["best_value"] == round(search.best_value, 4)
     assert metadata["plots"].count("data:image/png;base64,") == len(search.plots) >= 1
     assert metadata["reused"] is False and metadata["new_trials"] == 3

@@ -8,6 +8,7 @@ through it; the drift and scenario tests share it (the scenario runs last: it ma
 
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -191,7 +192,9 @@ def test_drift_report_calm_on_held_out_titles_and_drifted_on_covid_posts(loop, m
     assert meta["plot"].count("data:image/png;base64,") == 1
 
     folder = loop.home / "drift_reports" / COVID_DAY
-    assert meta["report_html"] == f"drift_reports/{COVID_DAY}/report.html"
+    assert meta["report_html"] == f"drift_reports/{COVID_DAY}/report.html"  # relative to the artifact store
+    # one click from the asset to the report in the dashboard (which opens the day named by ?report=)
+    assert meta["report"] == f"http://127.0.0.1:8501/monitoring?report={COVID_DAY}"
     assert "<html" in (folder / "report.html").read_text().lower()
     summary = json.loads((folder / "report.json").read_text())["summary"]
     assert summary["drifted"] is True and summary["n_current"] == WINDOW
@@ -204,14 +207,16 @@ def test_drift_report_calm_on_held_out_titles_and_drifted_on_covid_posts(loop, m
     assert (
         severity == "WARN" and "insufficient data: 30 usable prediction(s) on 2024-05-03, at least 200" in description
     )
-    assert not (loop.home / "drift_reports" / THIN_DAY).exists()
+    thin_folder = loop.home / "drift_reports" / THIN_DAY  # its verdict only, no report
+    assert sorted(p.name for p in thin_folder.iterdir()) == ["manifest.json"]
 
     # the dashboard reads the same history
     from fakenews_ml.monitoring.drift_store import drift_history
 
     monkeypatch.setenv("FAKENEWS_HOME", str(loop.home))
     history = drift_history()
-    assert history["partition"].tolist() == [SAME_DAY, COVID_DAY] and history["drifted"].tolist() == [False, True]
+    assert history["partition"].tolist() == [SAME_DAY, COVID_DAY, THIN_DAY]
+    assert history["drifted"].tolist() == [False, True, False]
 
 
 def test_prediction_log_is_observed_with_a_data_version(tmp_path):
@@ -341,6 +346,104 @@ def test_feedback_labels_are_validated_and_merged_into_the_training_data(tmp_pat
     )
     assert not blocked.result.success and blocked.checks["news_quality_suite"] is False
     assert "validated_news" in blocked.materialized and "news_splits" not in blocked.materialized
+
+
+@contextmanager
+def graphql_against(instance: dg.DagsterInstance, home: Path, sources: Path):
+    """A ``DagsterClient._post`` that answers from Dagster's own GraphQL schema, executed in this process against
+    ``instance`` and the project's code location (what a webserver would answer; no server needed)."""
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+    from dagster_graphql.test.utils import execute_dagster_graphql
+
+    origin = InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(module_name="fakenews_assets.definitions", attribute="defs"), location_name="fakenews"
+    )
+    with (
+        fakenews_env(home, sources),
+        WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as workspace,
+    ):
+
+        def post(client, query: str, variables: dict | None = None) -> dict:
+            result = execute_dagster_graphql(workspace.create_request_context(), query, variables or {})
+            assert not result.errors, result.errors
+            return result.data
+
+        yield post
+
+
+def test_one_drift_verdict_per_day_in_the_check_the_report_the_sensor_and_both_pages(loop, monkeypatch):
+    """A calm day, a drifted day and a thin day: each day's verdict, the latest one and whether a retrain is asked
+    for agree in the check's results, the report's metadata, the drift sensor, the Monitoring page's data and the
+    Pipeline page (which reads Dagster's check executions per partition)."""
+    from dagster._core.event_api import PartitionKeyFilter
+    from streamlit.testing.v1 import AppTest
+
+    from dashboards.dagster_client import DagsterClient
+    from fakenews_ml.monitoring.drift_store import drift_history, drift_overview
+    from fakenews_ml.monitoring.verdict import verdict_of
+
+    expected = {SAME_DAY: "ok", COVID_DAY: "drifted", THIN_DAY: "insufficient_data"}
+    check_key = dg.AssetCheckKey(dg.AssetKey("drift_report"), "drift_within_thresholds")
+    for day, status in expected.items():
+        verdict = verdict_of(status)
+        (record,) = loop.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("drift_report"), asset_partitions=[day]), limit=1
+        ).records
+        meta = {k: getattr(v, "value", v) for k, v in record.asset_materialization.metadata.items()}
+        assert (meta["status"], meta["verdict"], meta["retrain"]) == (status, verdict.label, verdict.retrain)
+        (execution,) = loop.instance.event_log_storage.get_asset_check_execution_history(
+            check_key, limit=1, partition_filter=PartitionKeyFilter(key=day)
+        )
+        evaluation = execution.event.dagster_event.event_specific_data
+        assert (evaluation.passed, evaluation.severity.value) == (verdict.passed, verdict.severity), day
+        assert evaluation.metadata["verdict"].value == verdict.label
+
+    # the sensor asks for a retrain for exactly the days whose verdict says so
+    tick = drift_sensor(dg.build_sensor_context(instance=loop.instance))
+    assert [r.run_key for r in tick.run_requests] == [f"retrain-after-drift-{COVID_DAY}"]
+
+    # the Monitoring page's data: every day, the same verdicts, the latest judged day and the failed days
+    monkeypatch.setenv("FAKENEWS_HOME", str(loop.home))
+    history = drift_history()
+    assert dict(zip(history["partition"], history["status"], strict=True)) == expected
+    assert history.set_index("partition")["retrain"].to_dict() == {SAME_DAY: False, COVID_DAY: True, THIN_DAY: False}
+    summary = drift_overview(history)
+    assert (summary.latest_day, summary.latest.status) == (COVID_DAY, "drifted")
+    assert summary.failed_days == [THIN_DAY, COVID_DAY] and summary.drifted_days == [COVID_DAY]
+    champion_version = read_meta(loop.champion)["version"]
+    assert set(history["model_version"]) == {champion_version}  # the bundle's version, whichever variant served
+    assert history.set_index("partition").loc[COVID_DAY, "model_variant"] in ("fp32", "bf16", "int8")
+
+    # the Pipeline page's data: Dagster's latest check execution of every partition
+    with graphql_against(loop.instance, loop.home, loop.sources) as post:
+        monkeypatch.setattr(DagsterClient, "_post", post)
+        info = DagsterClient("http://dagster.invalid").overview()
+        assert info.ok, info.error
+        check = info.check("drift_report", "drift_within_thresholds")
+        assert check.partitioned and check.failed_partitions == [THIN_DAY, COVID_DAY]
+        assert {p.partition: p.metadata["status"] for p in check.partitions} == expected
+        assert check.failures == 2 and info.failed_checks == sum(c.failures for c in info.checks) >= 2
+
+        # and both pages, rendered, say the same thing
+        monkeypatch.setenv("DAGSTER_WEBSERVER_URL", "http://dagster.invalid")
+        banners = {}
+        for name in ("monitoring", "pipeline"):
+            at = AppTest.from_file(
+                str(Path(__file__).resolve().parents[2] / "dashboards" / "app.py"), default_timeout=120
+            )
+            at.run()
+            at.switch_page(f"pages/{name}.py").run()
+            assert not at.exception, [e.value for e in at.exception]
+            banners[name] = [e.value for e in at.error if "Latest drift verdict" in e.value]
+            if name == "pipeline":
+                assert {m.label: m.value for m in at.metric}["Failed checks"] == str(info.failed_checks)
+        assert banners["monitoring"] == banners["pipeline"] and len(banners["monitoring"]) == 1
+        banner = banners["monitoring"][0]
+        assert f"drift** on {COVID_DAY}" in banner and f"{THIN_DAY} (too little traffic)" in banner
+        assert f"{COVID_DAY} (drift)" in banner and "Failed drift checks: 2 day(s)" in banner
 
 
 @pytest.mark.slow

@@ -249,7 +249,11 @@ def test_volume_sensor_requests_a_drift_report_every_n_predictions(tmp_path, mon
         due = tick(same.cursor)
         (request,) = due.run_requests
         assert request.partition_key == today and request.run_key == f"drift-{today}-upto-6"
-        assert request.asset_selection == [dg.AssetKey("daily_predictions"), dg.AssetKey("drift_report")]
+        assert request.asset_selection == [
+            dg.AssetKey("daily_predictions"),
+            dg.AssetKey("drift_report"),
+            dg.AssetKey("live_quality"),
+        ]
         assert json.loads(due.cursor)["last_id"] == 6
 
         # replayed history: a report per day the new rows landed on; days before the partitions are skipped
@@ -275,6 +279,10 @@ def test_daily_schedule_reports_on_yesterday():
         (request,) = daily_drift_schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2024-05-02" and request.run_key == "daily-drift-2024-05-02"
     assert request.tags["dagster/partition"] == "2024-05-02"
+    # the first night after the partitions start (an install): no partition for yesterday, a skip, not an error
+    first_night = dg.build_schedule_context(scheduled_execution_time=datetime(2024, 1, 1, 0, 15, tzinfo=UTC))
+    tick = daily_drift_schedule.evaluate_tick(first_night)
+    assert not tick.run_requests and "2023-12-31 is before the first daily partition (2024-01-01)" in tick.skip_message
 
 
 def test_sensors_and_jobs_are_in_the_code_location():
@@ -284,8 +292,12 @@ def test_sensors_and_jobs_are_in_the_code_location():
     assert {k.to_user_string() for k in drift.asset_layer.executable_asset_keys} == {
         "daily_predictions",
         "drift_report",
+        "live_quality",
     }
-    assert {k.name for k in drift.asset_layer.asset_graph.asset_check_keys} == {"drift_within_thresholds"}
+    assert {k.name for k in drift.asset_layer.asset_graph.asset_check_keys} == {
+        "drift_within_thresholds",
+        "live_quality_within_bounds",
+    }
     assert drift.partitions_def == DAILY_PARTITIONS
     # every drift threshold is on the launchpad with the core default
     ops = drift.run_config_schema.config_type.fields["ops"].config_type.fields
@@ -298,4 +310,4 @@ def test_sensors_and_jobs_are_in_the_code_location():
     assert not DAILY_PARTITIONS.has_partition_key((utc_now() + timedelta(days=2)).strftime("%Y-%m-%d"))
     retrain = {k.to_user_string() for k in defs.resolve_job_def("retrain").asset_layer.executable_asset_keys}
     assert {"feedback_labels", "validated_news", "trained_model", "production_model", "reference_profile"} <= retrain
-    assert not retrain & {"prediction_log", "daily_predictions", "drift_report"}
+    assert not retrain & {"prediction_log", "daily_predictions", "drift_report", "live_quality"}

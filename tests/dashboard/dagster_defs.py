@@ -2,6 +2,8 @@
 real graph has (a blocking check that fails, a daily-partitioned drift report, a running sensor, a
 schedule, a retrain job), cheap enough to run in a second. Started by ``dagster dev -f`` in the tests."""
 
+import warnings
+
 import dagster as dg
 
 
@@ -30,9 +32,31 @@ def production_model_gate():
     return dg.AssetCheckResult(passed=False, description="challenger macro-F1 0.71 < champion 0.74: kept the champion")
 
 
-@dg.asset(group_name="monitoring", partitions_def=dg.DailyPartitionsDefinition(start_date="2024-01-01"))
+DAILY = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_offset=1)
+
+
+@dg.asset(group_name="monitoring", partitions_def=DAILY)
 def drift_report():
     return 0.1
+
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+
+    @dg.asset_check(asset=drift_report, partitions_def=DAILY, description="drift thresholds (stand-in)")
+    def drift_within_thresholds(context: dg.AssetCheckExecutionContext):
+        """The verdict of the day's real drift report under FAKENEWS_HOME, by the project's own rules."""
+        from fakenews_ml.monitoring.drift_store import drift_history
+        from fakenews_ml.monitoring.verdict import verdict_of
+
+        row = drift_history().set_index("partition").loc[context.partition_key]
+        verdict = verdict_of(row["status"])
+        return dg.AssetCheckResult(
+            passed=verdict.passed,
+            severity=dg.AssetCheckSeverity(verdict.severity),
+            description=row["reason"] or f"verdict: {verdict.label}",
+            metadata={"status": row["status"], "verdict": verdict.label, "retrain": verdict.retrain},
+        )
 
 
 retrain = dg.define_asset_job("retrain", selection=dg.AssetSelection.assets(production_model).upstream())
@@ -50,7 +74,7 @@ def weekly_retrain(context):
 
 defs = dg.Definitions(
     assets=[raw_news, validated_news, production_model, drift_report],
-    asset_checks=[validated_news_quality, production_model_gate],
+    asset_checks=[validated_news_quality, production_model_gate, drift_within_thresholds],
     jobs=[retrain],
     sensors=[drift_sensor],
     schedules=[weekly_retrain],

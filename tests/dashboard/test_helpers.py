@@ -9,6 +9,7 @@ import pytest
 
 from dashboards import components
 from dashboards.dagster_client import (
+    CHECK_EXECUTIONS_QUERY,
     LAUNCH_MUTATION,
     OVERVIEW_QUERY,
     DagsterClient,
@@ -64,7 +65,7 @@ def test_graphql_documents_match_dagsters_schema():
     from graphql import parse, validate
 
     schema = create_schema().graphql_schema
-    for document in (OVERVIEW_QUERY, LAUNCH_MUTATION):
+    for document in (OVERVIEW_QUERY, LAUNCH_MUTATION, CHECK_EXECUTIONS_QUERY):
         assert validate(schema, parse(document)) == []
 
 
@@ -118,3 +119,13 @@ def test_fakenews_ml_never_imports_streamlit_or_the_dashboard():
         "bad = [m for m in sys.modules if m.split('.')[0] in ('streamlit', 'dashboards')]; assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_runs_are_named_by_their_job_or_the_assets_they_materialized():
+    from dashboards.run_names import job_label
+
+    assert job_label("retrain", ("raw_news",)) == "retrain"
+    assert job_label("__ASSET_JOB") == "asset materialization"
+    assert job_label("__ASSET_JOB", ("raw_news", "validated_news")) == "asset materialization: raw_news, validated_news"
+    many = [f"asset_{i}" for i in range(5)]
+    assert job_label("__ASSET_JOB_0", many) == "asset materialization: asset_0, asset_1, asset_2 +2 more"

@@ -5,7 +5,9 @@ Chromium (Debian's ``chromium`` through Playwright), which also saves the README
 from __future__ import annotations
 
 import io
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -70,15 +72,21 @@ def tail(path: Path, n: int = 40) -> str:
 
 
 @pytest.fixture(scope="module")
-def dagster_url(tmp_path_factory, port_finder):
-    """``dagster dev`` on the stand-in definitions, with a throwaway DAGSTER_HOME; its URL."""
+def dagster_server(tmp_path_factory, port_finder, dashboard_home):
+    """``dagster dev`` on the stand-in definitions, with a throwaway DAGSTER_HOME (and the dashboard's
+    FAKENEWS_HOME, whose drift reports its stand-in drift check judges): (URL, DAGSTER_HOME)."""
     root = tmp_path_factory.mktemp("dagster")
     home = root / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     port = port_finder()
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    env.update(DAGSTER_HOME=str(home), DAGSTER_TELEMETRY_DISABLED="1", NO_PROXY="127.0.0.1,localhost")
+    env.update(
+        DAGSTER_HOME=str(home),
+        DAGSTER_TELEMETRY_DISABLED="1",
+        NO_PROXY="127.0.0.1,localhost",
+        FAKENEWS_HOME=str(dashboard_home["home"]),
+    )
     log = root / "dagster.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
@@ -99,9 +107,14 @@ def dagster_url(tmp_path_factory, port_finder):
             1.0,
         )
         assert process.poll() is None, f"dagster dev exited:\n{tail(log)}"
-        yield url
+        yield url, home
     finally:
         stop(process)
+
+
+@pytest.fixture(scope="module")
+def dagster_url(dagster_server) -> str:
+    return dagster_server[0]
 
 
 def test_dagster_client_reads_a_live_webserver(dagster_url):
@@ -115,6 +128,7 @@ def test_dagster_client_reads_a_live_webserver(dagster_url):
     assert {(c.asset, c.name, c.blocking) for c in info.checks} == {
         ("validated_news", "validated_news_quality", True),
         ("production_model", "production_model_gate", False),
+        ("drift_report", "drift_within_thresholds", False),
     }
     sensor = next(i for i in info.instigators if i.name == "drift_sensor")
     assert sensor.status == "RUNNING" and sensor.ticks[0].status == "SKIPPED"
@@ -125,15 +139,34 @@ def test_dagster_client_reads_a_live_webserver(dagster_url):
     assert not wrong.ok and "no_such_job" in wrong.message
 
 
-def test_pipeline_page_launches_the_retrain_job_and_shows_its_results(dagster_url, monkeypatch):
+def test_pipeline_page_launches_the_retrain_job_and_shows_its_results(dagster_url, monkeypatch, tmp_path):
     monkeypatch.setenv("DAGSTER_WEBSERVER_URL", dagster_url)
     monkeypatch.delenv("FAKENEWS_RETRAIN_JOB", raising=False)
+    monkeypatch.delenv("FAKENEWS_RETRAIN_RUN_CONFIG", raising=False)
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.run()
     at.switch_page("pages/pipeline.py").run()
     assert not at.exception and not at.warning
-    launch = next(b for b in at.button if b.label == "Launch retrain")
+    launch = next(b for b in at.button if b.label == "Launch retrain…")
     launch.click().run()
+    assert not at.exception and not at.success  # one click only shows the plan
+    plan = " ".join(m.value for m in at.markdown)
+    assert "Launch `retrain`?" in plan and "3 asset(s)" in plan
+    assert all(f"`{name}`" in plan for name in ("raw_news", "validated_news", "production_model"))
+    assert "each asset's defaults" in plan and at.json[0].value == "{}"
+    at.button(key="cancel_launch").click().run()
+    assert not at.success and not at.json  # cancelled: nothing launched, the plan is gone
+    # the run config drift-triggered retrains use (FAKENEWS_RETRAIN_RUN_CONFIG) is shown and launched as well
+    monkeypatch.setenv("FAKENEWS_RETRAIN_RUN_CONFIG", str(tmp_path / "missing.yaml"))
+    next(b for b in at.button if b.label == "Launch retrain…").click().run()
+    assert any("FAKENEWS\\_RETRAIN\\_RUN\\_CONFIG" in e.value and "no such file" in e.value for e in at.error)
+    assert at.button(key="confirm_launch").disabled
+    config = tmp_path / "retrain.yaml"
+    config.write_text("loggers:\n  console:\n    config:\n      log_level: WARNING\n")
+    monkeypatch.setenv("FAKENEWS_RETRAIN_RUN_CONFIG", str(config))
+    next(b for b in at.button if b.label == "Launch retrain…").click().run()
+    assert json.loads(at.json[0].value) == {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    at.button(key="confirm_launch").click().run()
     assert not at.exception
     success = [s.value for s in at.success]
     assert success and "Launched" in success[0]
@@ -149,11 +182,19 @@ def test_pipeline_page_launches_the_retrain_job_and_shows_its_results(dagster_ur
     assert finished.recent_runs[0].status == "SUCCESS" and finished.recent_runs[0].job == "retrain"
     assert {a.key for a in finished.assets if a.last_materialized} == {"raw_news", "validated_news", "production_model"}
     statuses = {c.name: c.status for c in finished.checks}
-    assert statuses == {"validated_news_quality": "SUCCEEDED", "production_model_gate": "FAILED"}
+    assert statuses == {
+        "validated_news_quality": "SUCCEEDED",
+        "production_model_gate": "FAILED",
+        "drift_within_thresholds": "NOT_RUN",
+    }
 
     at.button(key="refresh_dagster").click().run()
     tables = " ".join(d.value.to_string() for d in at.dataframe)
     assert "✓ success" in tables and "✗ failed" in tables and "production_model_gate" in tables
+    # run ids are links to the run's page in the Dagster UI; an ad-hoc materialization is named by its assets
+    runs = at.dataframe[0].value
+    assert list(runs["run"]) == [f"{dagster_url}/runs/{finished.recent_runs[0].run_id}"]
+    assert "__ASSET_JOB" not in tables
 
 
 # ----- the browser ----------------------------------------------------------------------------------------
@@ -251,8 +292,39 @@ def screenshot(page, name: str) -> Path:
 @pytest.mark.skipif(
     not Path(CHROMIUM).exists(), reason=f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)"
 )
-def test_browser_classifies_uploads_and_screenshots_every_page(streamlit_server, dashboard_home):
+def judge_drift_days(dagster_home: Path, days: list[str]) -> None:
+    """Materialize the stand-in drift_report and its check for ``days`` into the instance ``dagster dev`` serves
+    (the check judges the dashboard's real drift reports), as the drift job would have."""
+    import importlib.util
+    import warnings
+
+    import dagster as dg
+
+    spec = importlib.util.spec_from_file_location("dagster_defs_standin", DEFS)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+            for day in days:
+                result = dg.materialize(
+                    [module.drift_report, module.drift_within_thresholds], partition_key=day, instance=instance
+                )
+                assert result.success
+
+
+def verdict_banner(page) -> str:
+    box = page.locator("[data-testid='stAlertContainer']", has_text="Latest drift verdict").first
+    box.wait_for(timeout=60_000)
+    return " ".join(box.inner_text().split())
+
+
+def test_browser_classifies_uploads_and_screenshots_every_page(streamlit_server, dashboard_home, dagster_server):
+    """... and, after a drifted day, shows the same drift verdict on the Monitoring and Pipeline pages."""
     from playwright.sync_api import sync_playwright
+
+    drift_days = dashboard_home["drift"]["days"]
+    judge_drift_days(dagster_server[1], [drift_days["calm"], drift_days["drifted"]])
 
     headline = "You won't believe the secret miracle cure they exposed !!!"
     titles = [f"Court ruling on the city budget, part {i}" for i in range(12)]
@@ -306,10 +378,11 @@ def test_browser_classifies_uploads_and_screenshots_every_page(streamlit_server,
 
             # the other pages
             page.goto(f"{streamlit_server}/monitoring")
-            page.get_by_text("Drift check failed").wait_for(timeout=60_000)
+            page.get_by_text("Latest drift verdict").first.wait_for(timeout=60_000)
             wait_idle(page)
             report = page.frame_locator("iframe").first.frame_locator("iframe").first
             report.locator("body").get_by_text("Drift", exact=False).first.wait_for(timeout=60_000)
+            monitoring_verdict = verdict_banner(page)
             screenshot(page, "monitoring")
 
             page.goto(f"{streamlit_server}/models")
@@ -319,10 +392,20 @@ def test_browser_classifies_uploads_and_screenshots_every_page(streamlit_server,
             screenshot(page, "models")
 
             page.goto(f"{streamlit_server}/pipeline")
-            page.get_by_role("button", name="Launch retrain").wait_for(timeout=60_000)
+            page.get_by_role("button", name="Launch retrain…").wait_for(timeout=60_000)
             wait_idle(page)
+            pipeline_verdict = verdict_banner(page)
+            body = page.inner_text("body")
             screenshot(page, "pipeline")
         finally:
             browser.close()
+    # one verdict: the same words on both pages, from the report files and from Dagster's check executions
+    assert monitoring_verdict == pipeline_verdict, (monitoring_verdict, pipeline_verdict)
+    assert f"Latest drift verdict: drift on {drift_days['drifted']}" in monitoring_verdict
+    assert f"Failed drift checks: 1 day(s): {drift_days['drifted']} (drift)" in monitoring_verdict
+    info = DagsterClient(dagster_server[0]).overview()
+    assert info.check("drift_report", "drift_within_thresholds").failed_partitions == [drift_days["drifted"]]
+    shown = re.search(r"Failed checks\s+(\d+)", body)
+    assert shown and int(shown.group(1)) == info.failed_checks  # failed partitions counted, as Dagster does
     for name in ("predict", "predict_csv", "monitoring", "models", "pipeline"):
         assert 0 < (SCREENSHOTS / f"{name}.png").stat().st_size <= MAX_SCREENSHOT_BYTES

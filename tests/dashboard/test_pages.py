@@ -3,6 +3,8 @@ a real tiny model bundle, a real SQLite prediction log and real drift reports (s
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -165,7 +167,14 @@ def test_csv_upload_is_classified_shown_logged_offered_for_download_and_takes_fe
     logged = log_rows().head(23).iloc[::-1]
     assert list(logged["title"]) == titles
     assert set(logged["origin"]) == {"dashboard"} and logged["request_id"].nunique() == 1
-    assert list(shown["prob_fake"].round(6)) == list(logged["prob_fake"].round(6))
+    # P(fake) is a bar in the red column when the verdict is fake and in the green one when it is real
+    bars = shown["fake_bar"].fillna(shown["real_bar"])
+    assert list(bars.round(6)) == list(logged["prob_fake"].round(6))
+    is_fake = shown["verdict"] == "fake"
+    assert shown["fake_bar"].notna().eq(is_fake).all() and shown["real_bar"].notna().eq(~is_fake).all()
+    columns = {c.get("label"): c for c in json.loads(editor.proto.columns).values()}
+    assert columns["P(fake) · fake"]["type_config"]["color"] == "red"
+    assert columns["P(fake) · real"]["type_config"]["color"] == "green"
 
     download = at.get("download_button")[0]
     assert download.proto.label == "Download results (CSV)"
@@ -238,19 +247,67 @@ def test_monitoring_shows_traffic_charts_drift_status_and_the_report(dashboard_h
     assert int(metrics["Feedback labels (all time)"].replace(",", "")) >= 2
     assert int(metrics["Model versions seen"]) >= 2
     charts = at.get("vega_lite_chart")
-    # volume, fake rate, confidence histogram, drift share, embedding drift, drift per feature
-    assert len(charts) == 6
+    # volume, fake rate, confidence histogram, live quality, drift share, embedding drift, drift per feature (and
+    # the out-of-domain share once a prediction with a score was logged: the Predict tests log some)
+    assert len(charts) == 7 + int(log_rows()["out_of_domain"].notna().any())
     specs = " ".join(c.proto.spec for c in charts)
-    for field in ("origin", "fake_rate", "prob_fake", "drift_share_threshold", "embedding_threshold", "ratio"):
+    for field in ("origin", "fake_rate", "prob_fake", "metric", "drift_share_threshold", "embedding_threshold"):
         assert field in specs
-    drifted_day = dashboard_home["drift"]["days"]["drifted"]
-    assert any("Drift check failed" in e.value and drifted_day in e.value for e in at.error)
+    assert '"formatType": "utc"' in specs and "time (UTC)" in specs and "%H:%M" in specs  # 24-hour UTC axes
+    drifted_day, calm_day = dashboard_home["drift"]["days"]["drifted"], dashboard_home["drift"]["days"]["calm"]
+    banner = [e.value for e in at.error if "Latest drift verdict: drift" in e.value]
+    assert banner and drifted_day in banner[0] and f"Failed drift checks: 1 day(s): {drifted_day} (drift)" in banner[0]
+    verdicts = next(d.value for d in at.dataframe if "verdict" in d.value.columns)
+    assert verdicts.set_index("day")["verdict"].to_dict() == {drifted_day: "drift", calm_day: "passed"}
+    assert verdicts.set_index("day")["retrain"].to_dict() == {drifted_day: "requested", calm_day: "—"}
     assert at.get("iframe"), "the Evidently report is not embedded"
+    assert any(f"monitoring?report={drifted_day}" in m.value for m in at.markdown)  # open it alone
 
     # the calm day's report, chosen from the list
-    at.selectbox(key="drift_partition").select(dashboard_home["drift"]["days"]["calm"]).run()
+    at.selectbox(key="drift_partition").select(calm_day).run()
     assert not at.exception
     assert at.get("iframe")
+
+
+def test_a_threshold_line_is_drawn_with_a_single_report():
+    import json
+
+    from dashboards.pages.monitoring import _score_chart
+
+    one = pd.DataFrame({"partition": ["2024-05-01"], "drift_share": [0.2], "drift_share_threshold": [0.5]})
+    one = one.assign(n_current=300, status="ok")
+    spec = json.dumps(_score_chart(one, "drift_share", "drift_share_threshold", "drift share", None).to_dict())
+    assert '"rule"' in spec and spec.count('"drift_share_threshold": 0.5') >= 1
+
+
+def test_a_drift_report_opens_alone_and_a_bad_day_is_refused(dashboard_home):
+    drifted_day = dashboard_home["drift"]["days"]["drifted"]
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.query_params["report"] = drifted_day
+    at.run()
+    at.switch_page("pages/monitoring.py")
+    at.query_params["report"] = drifted_day
+    at.run()
+    assert not at.exception and len(at.get("iframe")) == 1 and not at.metric  # the report, nothing else
+    at.query_params["report"] = "../../etc"
+    at.run()
+    assert not at.get("iframe") and any("is not a day" in e for e in errors(at))
+
+
+def test_monitoring_shows_live_quality_of_the_labelled_traffic(dashboard_home):
+    at = open_page("monitoring")
+    at.button_group(key="range").set_value("Everything").run()
+    with PredictionLog() as log:
+        labelled = log.labelled_predictions("1970-01-01", "2100-01-01")
+    metrics = {m.label: m.value for m in at.metric}
+    assert int(metrics["Labelled predictions"].replace(",", "")) == len(labelled) >= 2
+    right = (labelled["label"] == labelled["predicted"]).mean()
+    assert metrics["Accuracy on them"] == f"{right:.1%}"
+    confusion = next(d.value for d in at.dataframe if "said fake" in d.value.columns)
+    assert int(confusion.to_numpy().sum()) == len(labelled)
+    assert int(confusion.loc["is fake", "said fake"]) == int(
+        ((labelled["label"] == 1) & (labelled["predicted"] == 1)).sum()
+    )
 
 
 def test_after_a_promotion_the_last_drift_failure_is_shown_as_answered(dashboard_home):
@@ -260,8 +317,8 @@ def test_after_a_promotion_the_last_drift_failure_is_shown_as_answered(dashboard
     promote(dashboard_home["challenger"], reason="test: retrained after drift")
     try:
         at = open_page("monitoring")
-        assert not any("Drift check failed" in e.value for e in at.error)
-        notes = [w.value for w in at.warning if "Drift check failed" in w.value]
+        assert not any("Latest drift verdict" in e.value for e in at.error)
+        notes = [w.value for w in at.warning if "Latest drift verdict: drift" in w.value]
         assert notes and drifted_day in notes[0]
         assert f"reference of model {dashboard_home['version']}" in notes[0]
         assert f"Model {dashboard_home['challenger_version']} serves since then" in notes[0]

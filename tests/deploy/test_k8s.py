@@ -50,6 +50,7 @@ def test_training_asks_for_one_gpu_on_a_gpu_node_and_no_other_step_does():
         "reference_profile",
         "daily_predictions",
         "drift_report",
+        "live_quality",
     }
     training = configs[TRAINING]
     assert training.container_config["resources"]["limits"]["nvidia.com/gpu"] == 1

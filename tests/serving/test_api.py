@@ -301,3 +301,34 @@ def test_an_explicit_model_that_is_not_a_bundle_fails_at_startup(tmp_path):
 
     with pytest.raises(BundleError, match="could not load|not a model bundle"):
         create_app(tmp_path / "nothing-here", PredictionLog("sqlite://"), LIMITS)
+
+
+def test_an_int8_champion_is_named_by_its_bundles_version_in_health_answers_and_the_log(
+    bundles, server_starter, tmp_path, http
+):
+    """One model, one version: served as its int8 variant, the champion answers /health, /predict and the log
+    with the bundle's version, and says int8 in its own field."""
+    import shutil
+
+    import pandas as pd
+
+    from fakenews_ml.bundle import read_meta
+    from fakenews_ml.config import QuantizeConfig
+    from fakenews_ml.quantize import quantize_bundle
+    from fakenews_ml.serving.app import create_app
+
+    bundle = shutil.copytree(bundles["v1"], tmp_path / "v1")
+    frame = pd.DataFrame({"title": [f"Senate passes budget number {i}" for i in range(12)], "label": [0, 1] * 6})
+    quantize_bundle(bundle, frame, QuantizeConfig(variants=["int8"], max_accuracy_drop=1.0, min_agreement=0.0))
+    version = read_meta(bundle)["version"]
+    with PredictionLog(f"sqlite:///{tmp_path / 'log.sqlite'}") as log:
+        server = server_starter(create_app(bundle, log, LIMITS, variant="int8"))
+        try:
+            health = http.get(server.url("/health")).json()
+            assert (health["model_version"], health["variant"]) == (version, "int8")
+            body = http.post(server.url("/predict"), json={"titles": ["Storm hits the coast"]}).json()
+            assert body["model_version"] == body["predictions"][0]["model_version"] == version
+            server.flush()
+            assert set(log.by_request(body["request_id"])["model_version"]) == {version}
+        finally:
+            server.stop()

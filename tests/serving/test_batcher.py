@@ -20,12 +20,12 @@ class RecordingPredictor(Predictor):
     passes: list[int] = []
     fail_on: str | None = None
 
-    def classify(self, titles, progress=None):
+    def score(self, titles, progress=None):
         RecordingPredictor.passes.append(len(titles))
         time.sleep(0.02)
         if self.fail_on in titles:
             raise RuntimeError("model exploded")
-        return super().classify(titles, progress)
+        return super().score(titles, progress)
 
 
 @pytest.fixture
@@ -91,10 +91,10 @@ class SlowFirstPredictor(RecordingPredictor):
 
     release = threading.Event()
 
-    def classify(self, titles, progress=None):
+    def score(self, titles, progress=None):
         if "slow headline" in titles:
             assert SlowFirstPredictor.release.wait(30)
-        return super().classify(titles, progress)
+        return super().score(titles, progress)
 
 
 @pytest.mark.parametrize("poison_at", [0, 5, 11])
