@@ -14,6 +14,9 @@ On the GPU machine (the device tool's `run`, with carry [".gpu_carry"]; nothing 
     python3 -m pip install -q --no-index --no-deps .gpu_carry/wheels/*.whl && PYTHONPATH=. python3 \\
       bench/gpu_training.py --encoder .gpu_carry/encoder --data .gpu_carry/fakenewsnet_titles.csv \\
       --steps 300 --batch-sizes 32,256 --out $OUT/gpu_training.json
+
+Several devices (data-parallel, Lightning's `ddp`: the script runs once per device; the batch sizes are global):
+add `--devices 2` (or more) to the command above.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -57,20 +61,48 @@ def headlines(path: Path) -> pd.DataFrame:
     return frame[frame["title"].str.strip() != ""].reset_index(drop=True)
 
 
+class PrebuiltBatches(L.LightningDataModule):
+    """``steps`` batches built before the fit (so loading is not timed); with several processes each takes its
+    share of every global batch, as training does (``NewsDataModule``)."""
+
+    def __init__(self, train: TokenizedSplit, batch_size: int, pad_token_id: int, steps: int):
+        super().__init__()
+        self.train, self.batch_size, self.pad_token_id, self.steps = train, batch_size, pad_token_id, steps
+
+    def train_dataloader(self) -> DataLoader:
+        rank, replicas = self.trainer.global_rank, self.trainer.world_size
+        loader = make_loader(self.train, self.batch_size, self.pad_token_id, True, 0, rank=rank, replicas=replicas)
+        batches = list(itertools.islice(itertools.chain.from_iterable(itertools.repeat(loader)), self.steps))
+        # batch_size=None: the loader hands over the pre-built batches as they are
+        return DataLoader(batches, batch_size=None)
+
+
+def is_rank_zero() -> bool:
+    """False in the processes Lightning's ``ddp`` starts by running this script again (they only train)."""
+    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
+
+
 def measure(
-    model_config: ModelConfig, train: TokenizedSplit, pad_token_id: int, batch_size: int, steps: int, warmup: int
+    model_config: ModelConfig,
+    train: TokenizedSplit,
+    pad_token_id: int,
+    batch_size: int,
+    steps: int,
+    warmup: int,
+    devices: int = 1,
 ) -> dict:
-    config = TrainConfig(batch_size=batch_size)
+    config = TrainConfig(batch_size=batch_size, devices=devices)
     precision = resolve_precision(config.precision, config.accelerator)
     torch.manual_seed(0)
     model = HeadlineClassifier.from_pretrained(model_config).float()  # fp32 master weights, whatever was stored
-    loader = make_loader(train, batch_size, pad_token_id, shuffle=True, seed=0)
-    batches = list(itertools.islice(itertools.chain.from_iterable(itertools.repeat(loader)), steps))
     weights = balanced_class_weights(np.bincount(train.labels.astype(np.int64), minlength=2))
     timer = StepTimer(warmup)
     trainer = L.Trainer(
         accelerator=config.accelerator,
-        devices=1,
+        devices=devices,
+        # `ddp`: this script runs once per device (a benchmark, not a Dagster step, so re-running it is fine)
+        strategy="ddp" if devices > 1 else "auto",
+        use_distributed_sampler=False,
         precision=precision,
         max_steps=steps,
         callbacks=[timer],
@@ -81,14 +113,18 @@ def measure(
         limit_val_batches=0,
         num_sanity_val_steps=0,
     )
-    # batch_size=None: the loader hands over the pre-built batches as they are
-    trainer.fit(ClassifierModule(model, config, weights), train_dataloaders=DataLoader(batches, batch_size=None))
+    trainer.fit(
+        ClassifierModule(model, config, weights),
+        datamodule=PrebuiltBatches(train, batch_size, pad_token_id, steps),
+    )
     return {
         "device": describe_device()["name"],
+        "devices": devices,
         "precision": precision,
-        "batch size": batch_size,
+        "batch size": batch_size,  # the global batch: each device takes batch size / devices rows a step
         "timed steps": steps - warmup,
-        "samples/s": round(timer.samples_per_second, 1),
+        # rank 0's rows per second, times the devices: every device takes an equal share of each step
+        "samples/s": round(timer.samples_per_second * devices, 1),
     }
 
 
@@ -147,6 +183,9 @@ def main() -> None:
     parser.add_argument(
         "--batch-sizes", type=batch_sizes, default=[32], help="comma-separated; 32 is the default config's"
     )
+    parser.add_argument(
+        "--devices", type=int, default=1, help="devices to train on at once (DDP; the batch sizes are global)"
+    )
     parser.add_argument("--encoder", help="encoder folder (default: the packaged all-MiniLM-L6-v2)")
     parser.add_argument("--data", type=Path, default=FAKENEWSNET)
     parser.add_argument(
@@ -161,12 +200,17 @@ def main() -> None:
         return
     if args.warmup >= args.steps:
         parser.error("--warmup must be below --steps")
+    if args.devices < 1 or any(size % args.devices for size in args.batch_sizes):
+        parser.error(f"--devices must be a positive number that divides every batch size ({args.batch_sizes})")
     model_config = ModelConfig(encoder=args.encoder)
     tokenizer = load_tokenizer(model_config)
     train = tokenize_frame(headlines(args.data), tokenizer, model_config.max_length)  # once, for every batch size
     rows = [
-        measure(model_config, train, tokenizer.pad_token_id, size, args.steps, args.warmup) for size in args.batch_sizes
+        measure(model_config, train, tokenizer.pad_token_id, size, args.steps, args.warmup, args.devices)
+        for size in args.batch_sizes
     ]
+    if not is_rank_zero():
+        return
     print(json.dumps(rows, indent=2))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

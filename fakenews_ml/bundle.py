@@ -71,7 +71,7 @@ class BundleMeta(BaseModel):
     format_version: Literal[1]
     version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
     created_at: str
-    variant: Literal["fp32", "bf16", "int8"]
+    variant: Literal["fp32", "bf16", "int8", "pruned", "pruned_int8"]
     threshold: float = Field(ge=0, le=1, allow_inf_nan=False)
     labels: dict[str, str]
     weights_sha256: str = Field(pattern=_SHA256)

@@ -52,6 +52,17 @@ def _add_train(sub) -> None:
         help=t["precision"].description + default(t["precision"]),
     )
     p.add_argument("--accelerator", help="auto, cpu, gpu" + default(t["accelerator"]))
+    p.add_argument(
+        "--devices",
+        type=positive_int,
+        help="devices (processes) to train on at once, data-parallel" + default(t["devices"]),
+    )
+    p.add_argument("--num-nodes", type=positive_int, help="machines taking part" + default(t["num_nodes"]))
+    p.add_argument(
+        "--strategy",
+        choices=["auto", "ddp_spawn", "ddp", "ddp_fork"],
+        help="how the processes start" + default(t["strategy"]),
+    )
     p.add_argument("--max-steps", type=int, help="stop after this many steps (smoke runs)" + default(t["max_steps"]))
     p.add_argument("--max-rows", type=int, help="stratified sample of the deduplicated data" + default(d["max_rows"]))
     p.add_argument("--seed", type=int, help="seed for splits, sampling and training" + default(t["seed"]))
@@ -89,6 +100,9 @@ def _train_config(args):
                     "learning_rate": args.learning_rate,
                     "precision": args.precision,
                     "accelerator": args.accelerator,
+                    "devices": args.devices,
+                    "num_nodes": args.num_nodes,
+                    "strategy": args.strategy,
                     "max_steps": args.max_steps,
                     "seed": args.seed,
                 },
@@ -149,7 +163,7 @@ def _add_evaluate(sub) -> None:
     )
     p.add_argument("--model", type=Path, required=True, help="bundle directory")
     p.add_argument("--input", required=True, help="labelled CSV (any supported layout) or URI")
-    p.add_argument("--variant", default="fp32", choices=["fp32", "int8", "bf16", "auto"])
+    p.add_argument("--variant", default="fp32", choices=["fp32", "int8", "bf16", "pruned", "pruned_int8", "auto"])
     p.add_argument("--plots", type=Path, help="also write confusion matrix / ROC / calibration PNGs here")
     p.set_defaults(run=_cmd_evaluate)
 
@@ -170,12 +184,12 @@ def _add_quantize(sub) -> None:
 
     p = sub.add_parser(
         "quantize",
-        help="build int8 and bf16 variants with a parity report",
-        description="Writes <model>/variants/{int8,bf16} and <model>/quantization.json.",
+        help="build int8 and bf16 (and pruned) variants with a parity report",
+        description="Writes <model>/variants/{int8,bf16,...} and <model>/quantization.json.",
     )
     p.add_argument("--model", type=Path, required=True, help="fp32 bundle directory")
     p.add_argument("--input", help="labelled CSV to measure parity on (default: the bundle's frozen test split)")
-    p.add_argument("--variants", default="int8,bf16", help="comma-separated: int8,bf16")
+    p.add_argument("--variants", default="int8,bf16", help="comma-separated: int8,bf16,pruned,pruned_int8")
     alpha = QuantizeConfig.model_fields["smoothing_alpha"].default
     p.add_argument(
         "--smoothing-alpha",
@@ -244,7 +258,7 @@ def _add_predict(sub) -> None:
     p.add_argument(
         "--variant",
         default="auto",
-        choices=["fp32", "int8", "bf16", "auto"],
+        choices=["fp32", "int8", "bf16", "pruned", "pruned_int8", "auto"],
         help="auto = the quantized variant recommended by `fakenews quantize`, else fp32",
     )
     p.add_argument("--batch-size", type=positive_int, default=64, help="headlines per forward pass (default: 64)")

@@ -97,6 +97,19 @@ class TrainConfig(_Strict):
         "auto", description="auto = bf16-mixed on CUDA and on CPUs with bf16 support, else 32-true"
     )
     accelerator: str = Field("auto", description="Lightning accelerator: auto, cpu, gpu")
+    devices: int = Field(
+        1,
+        ge=1,
+        description="Devices (one process each) per node; above 1 trains data-parallel (DDP). batch_size stays the "
+        "global batch: each process takes batch_size / (devices x num_nodes) rows of every step",
+    )
+    num_nodes: int = Field(1, ge=1, description="Machines taking part in data-parallel training")
+    strategy: Literal["auto", "ddp_spawn", "ddp", "ddp_fork"] = Field(
+        "auto",
+        description="How several processes start: auto = ddp_spawn (fresh processes running only the training, "
+        "safe inside Dagster and tests); ddp = each process runs the launching command (torchrun, SLURM); "
+        "ddp_fork = forked processes (no pickling; unsafe in threaded hosts). Ignored on one device",
+    )
     early_stopping_patience: int = Field(
         2, ge=1, description="Validations without a better val ROC-AUC before stopping"
     )
@@ -110,10 +123,25 @@ class TrainConfig(_Strict):
         description="Blend in a TF-IDF logistic regression over case-kept word and char n-grams and word shapes (weights fitted on val)",
     )
 
+    @property
+    def world_size(self) -> int:
+        return self.devices * self.num_nodes
+
+    @model_validator(mode="after")
+    def _batch_splits_evenly(self):
+        if self.batch_size % (self.devices * self.num_nodes):
+            raise ValueError(
+                f"batch_size {self.batch_size} does not split evenly over {self.devices * self.num_nodes} processes "
+                "(devices x num_nodes)"
+            )
+        return self
+
 
 class QuantizeConfig(_Strict):
-    variants: list[Literal["int8", "bf16"]] = Field(
-        default_factory=lambda: ["int8", "bf16"], description="Serving variants to build: int8, bf16"
+    variants: list[Literal["int8", "bf16", "pruned", "pruned_int8"]] = Field(
+        default_factory=lambda: ["int8", "bf16"],
+        description="Serving variants to build: int8, bf16, pruned (heads and FFN neurons removed, fp32), "
+        "pruned_int8 (pruned, then int8)",
     )
     max_accuracy_drop: float = Field(0.01, ge=0, le=1, description="Largest accuracy loss vs fp32 (fraction)")
     min_agreement: float = Field(0.97, ge=0, le=1, description="Smallest share of identical predictions vs fp32")
@@ -123,6 +151,17 @@ class QuantizeConfig(_Strict):
         le=1,
         description="int8: SmoothQuant migration strength, calibrated on the bundle's sample of train titles (None = plain dynamic int8)",
     )
+    prune_head_share: float = Field(
+        0.5, ge=0, lt=1, description="pruned: share of all attention heads removed (lowest importance first)"
+    )
+    prune_neuron_share: float = Field(
+        0.5, ge=0, lt=1, description="pruned: share of all feed-forward neurons removed (lowest importance first)"
+    )
+    prune_recovery_steps: int = Field(
+        40, ge=0, description="pruned: steps of recovery fine-tuning towards the unpruned model's output (0 = none)"
+    )
+    prune_learning_rate: float = Field(1e-4, gt=0, description="pruned: AdamW learning rate of the recovery")
+    prune_batch_size: int = Field(32, ge=1, description="pruned: titles per importance and recovery batch")
 
 
 class PredictConfig(_Strict):

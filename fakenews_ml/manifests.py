@@ -335,6 +335,7 @@ class QuantizedModel(Manifest):
     fp32_rows_per_second: float
     eval_rows: int
     int8_smoothing: dict[str, Any] | None
+    pruning: dict[str, Any] | None = None  # settings, kept shapes and parameters of the pruned variants
     recommended: str
     serving: Location  # the folder the API loads: the recommended variant (or the fp32 bundle)
     passed: bool  # at least one variant within bounds: shippable

@@ -1,5 +1,6 @@
 """Cheap CPU serving variants of a trained bundle: dynamic int8 (``torch.ao``, its inputs smoothed on the
-bundle's calibration titles) and bf16, each saved as a self-contained bundle under ``<bundle>/variants/<name>``,
+bundle's calibration titles), bf16, and structurally pruned (``model/pruning.py``: heads and FFN neurons removed,
+then a short recovery fine-tune; fp32 or int8), each saved as a self-contained bundle under ``<bundle>/variants/<name>``,
 with a parity report against fp32."""
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from fakenews_ml.config import QuantizeConfig
 from fakenews_ml.data.tokenize import tokenize_frame
 from fakenews_ml.errors import BundleError
 from fakenews_ml.metrics import parity_report
-from fakenews_ml.model.inference import predict_probs
+from fakenews_ml.model import pruning
+from fakenews_ml.model.inference import padded_batches, predict_probs
 from fakenews_ml.model.smoothing import input_maxima, smooth_inputs
 from fakenews_ml.model.weights import quantize_int8
 from fakenews_ml.predict import VARIANT_DIR, Predictor, predict_all
@@ -44,19 +46,67 @@ def smoothing_alpha(bundle_path: Path, config: QuantizeConfig) -> float | None:
     return config.smoothing_alpha if (bundle_path / f"{CALIBRATION_TABLE}.csv").exists() else None
 
 
-def _smoothed(base: LoadedBundle, titles: list[str], alpha: float) -> torch.nn.Module:
+def _smoothed(base: LoadedBundle, model: torch.nn.Module, titles: list[str], alpha: float) -> torch.nn.Module:
     split = tokenize_frame(pd.DataFrame({"title": titles}), base.tokenizer, base.model_config.max_length)
-    maxima = input_maxima(base.model, lambda model: predict_probs(model, split, base.tokenizer.pad_token_id))
-    return smooth_inputs(base.model, maxima, alpha)
+    maxima = input_maxima(model, lambda m: predict_probs(m, split, base.tokenizer.pad_token_id))
+    return smooth_inputs(model, maxima, alpha)
 
 
-def variant_model(base: LoadedBundle, variant: str, calibration: list[str], alpha: float | None) -> torch.nn.Module:
-    """``base``'s model as ``variant`` (int8 smoothed with ``alpha`` on ``calibration`` titles when given)."""
-    if variant == "int8":
-        return quantize_int8(_smoothed(base, calibration, alpha) if alpha is not None else base.model)
+def pruned_model(base: LoadedBundle, titles: list[str], config: QuantizeConfig) -> tuple[torch.nn.Module, dict]:
+    """``base``'s model with the configured shares of heads and FFN neurons removed (ranked on ``titles``, the
+    bundle's calibration sample), then fine-tuned for ``prune_recovery_steps`` towards ``base``'s own output on
+    the same titles. Returns it with a summary (shapes, parameters, recovery losses)."""
+    if not titles:
+        raise BundleError(
+            f"{base.path}: the pruned variants need the bundle's {CALIBRATION_TABLE}.csv (train titles to rank "
+            "heads and neurons on); retrain the bundle, or leave pruned variants out"
+        )
+    torch.manual_seed(0)
+    split = tokenize_frame(pd.DataFrame({"title": titles}), base.tokenizer, base.model_config.max_length)
+    batches = list(padded_batches(split, base.tokenizer.pad_token_id, config.prune_batch_size))
+    student = copy.deepcopy(base.model).float().eval()
+    scores = pruning.importance(student, batches)
+    pruning.prune(student.encoder, pruning.plan(scores, config.prune_head_share, config.prune_neuron_share))
+    teacher = base.model.eval()
+    with torch.inference_mode():
+        teacher_logits = {id(b): teacher(b["input_ids"], b["attention_mask"]) for b in batches}
+    losses = pruning.recover(
+        student, lambda b: teacher_logits[id(b)], batches, config.prune_recovery_steps, config.prune_learning_rate
+    )
+    summary = {
+        "shapes": pruning.shapes_of(student.encoder),
+        "parameters": pruning.parameter_count(student),
+        "parameters_fp32": pruning.parameter_count(base.model),
+        "recovery_loss_first": round(losses[0], 5) if losses else None,
+        "recovery_loss_last": round(losses[-1], 5) if losses else None,
+    }
+    return student, summary
+
+
+def variant_model(
+    base: LoadedBundle,
+    variant: str,
+    calibration: list[str],
+    alpha: float | None,
+    pruned: torch.nn.Module | None = None,
+) -> torch.nn.Module:
+    """``base``'s model as ``variant`` (int8 smoothed with ``alpha`` on ``calibration`` titles when given;
+    the pruned variants start from ``pruned``, the model ``pruned_model`` made)."""
+    if variant in ("int8", "pruned_int8"):
+        source = base.model if variant == "int8" else pruned
+        return quantize_int8(_smoothed(base, source, calibration, alpha) if alpha is not None else source)
     if variant == "bf16":
         return copy.deepcopy(base.model).to(torch.bfloat16)
+    if variant == "pruned":
+        return pruned
     raise ValueError(f"unknown quantization variant {variant!r}")
+
+
+def pruning_settings(config: QuantizeConfig) -> dict | None:
+    """The settings a pruned variant was made with (None when no pruned variant is configured)."""
+    if not any(v.startswith("pruned") for v in config.variants):
+        return None
+    return config.model_dump(include={f for f in QuantizeConfig.model_fields if f.startswith("prune_")})
 
 
 def _timed_probs(bundle: LoadedBundle, titles: list[str]) -> tuple[np.ndarray, float]:
@@ -84,9 +134,12 @@ def quantize_bundle(
         "fp32": {"size_bytes": bundle_size(bundle_path), "rows_per_second": round(ref_speed, 1)},
     }
     alpha = smoothing_alpha(bundle_path, config)
-    calibration = calibration_titles(bundle_path) if alpha is not None else []
+    prune = pruning_settings(config)
+    has_titles = (bundle_path / f"{CALIBRATION_TABLE}.csv").exists()
+    calibration = calibration_titles(bundle_path) if (alpha is not None or prune) and has_titles else []
+    pruned, pruning_summary = pruned_model(base, calibration, config) if prune else (None, None)
     for variant in config.variants:
-        model = variant_model(base, variant, calibration, alpha)
+        model = variant_model(base, variant, calibration, alpha, pruned)
         probs, speed = _timed_probs(replace(base, model=model, meta={**base.meta, "variant": variant}), titles)
         parity = parity_report(labels, ref_probs, probs, base.threshold)
         parity["passed"] = bool(
@@ -96,7 +149,7 @@ def quantize_bundle(
             bundle_path / VARIANT_DIR / variant,
             model,
             base.tokenizer,
-            base.model.encoder.config,
+            (pruned if variant.startswith("pruned") else base.model).encoder.config,  # the shapes it was cut to
             base.model_config,
             threshold=base.threshold,
             metrics={"fp32": base.metrics, "parity": parity},
@@ -120,6 +173,7 @@ def quantize_bundle(
     report["recommended"] = max(passing, key=lambda v: report[v]["rows_per_second"], default="fp32")
     report["bounds"] = {"max_accuracy_drop": config.max_accuracy_drop, "min_agreement": config.min_agreement}
     report["int8_smoothing"] = {"alpha": alpha, "calibration_rows": len(calibration)} if alpha is not None else None
+    report["pruning"] = {**prune, **pruning_summary} if prune else None
     report["code_version"] = code_version
     write_json(bundle_path / REPORT_FILE, report)  # atomic: a server choosing its variant never reads half a report
     return report

@@ -6,6 +6,7 @@ bundle out, with the decision threshold tuned on the validation split and metric
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import pandas as pd
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 
+from fakenews_ml.atomic import write_json
 from fakenews_ml.bundle import CALIBRATION_TABLE, HELDOUT_TABLE, save_bundle
 from fakenews_ml.config import ModelConfig, TrainConfig
 from fakenews_ml.data.tokenize import TokenizedSplit
@@ -51,16 +53,39 @@ class TrainResult:
 
 
 class EpochHistory(Callback):
-    """Keeps each validation epoch's logged metrics, whatever logger is in use."""
+    """Keeps each validation epoch's logged metrics, whatever logger is in use. With ``record`` set, rank 0
+    also writes them there when the fit ends, with the step count and the best checkpoint's score: processes
+    started by ``ddp_spawn`` do not hand their callbacks' state back to the launching process."""
 
-    def __init__(self):
+    def __init__(self, record: Path | None = None):
         self.rows: list[dict] = []
+        self.record = record
 
     def on_validation_epoch_end(self, trainer, pl_module):
         if trainer.sanity_checking:
             return
         row = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
         self.rows.append({"epoch": trainer.current_epoch, "step": trainer.global_step, **row})
+
+    def on_fit_end(self, trainer, pl_module):
+        if self.record is not None and trainer.is_global_zero:
+            score = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
+            write_json(
+                self.record,
+                {
+                    "rows": self.rows,
+                    "steps": int(trainer.global_step),
+                    "best_score": float(score) if score is not None else None,
+                },
+            )
+
+
+def strategy_for(train_config: TrainConfig) -> str:
+    """Lightning's strategy: its own choice on one device; data-parallel processes otherwise (``auto`` =
+    ``ddp_spawn``: fresh processes that run only the fit, so a Dagster step or a test is never re-executed)."""
+    if train_config.world_size == 1:
+        return "auto"
+    return "ddp_spawn" if train_config.strategy == "auto" else train_config.strategy
 
 
 def train_model(
@@ -95,6 +120,7 @@ def train_model(
     if train_config.num_threads:
         torch.set_num_threads(train_config.num_threads)
     work_dir = Path(work_dir or home_path("runs", time.strftime("%Y%m%d-%H%M%S")))
+    work_dir.mkdir(parents=True, exist_ok=True)
     precision = resolve_precision(train_config.precision, train_config.accelerator)
 
     data = NewsDataModule(tokenized, train_config.batch_size, tokenizer.pad_token_id, seed=train_config.seed)
@@ -104,7 +130,9 @@ def train_model(
         start_from(network, initial_state)
     module = ClassifierModule(network, train_config, weights, soft_targets)
 
-    history = EpochHistory()
+    fit_record = work_dir / "fit_record.json"
+    fit_record.unlink(missing_ok=True)
+    history = EpochHistory(fit_record)
     checkpoint = ModelCheckpoint(
         dirpath=work_dir / "checkpoints",
         monitor=MONITOR,
@@ -115,7 +143,10 @@ def train_model(
     )
     trainer = L.Trainer(
         accelerator=train_config.accelerator,
-        devices=1,
+        devices=train_config.devices,
+        num_nodes=train_config.num_nodes,
+        strategy=strategy_for(train_config),
+        use_distributed_sampler=False,  # NewsDataModule shares each global batch out itself
         precision=precision,
         max_epochs=train_config.epochs,
         max_steps=train_config.max_steps,
@@ -138,6 +169,12 @@ def train_model(
     fit_started = time.perf_counter()
     trainer.fit(module, datamodule=data)
     fit_seconds = time.perf_counter() - fit_started
+    if trainer.global_rank != 0:
+        # `ddp`: every process runs the launching command; only rank 0 goes on to evaluate and write the
+        # bundle, the others stop here so nothing after training runs (or writes) twice.
+        raise SystemExit(0)
+    record = json.loads(fit_record.read_text())  # rank 0's view, also when its process was spawned
+    history.rows, best_score = record["rows"], record["best_score"]
     if checkpoint.best_model_path:  # our own file from this run; tensors only
         state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
@@ -164,8 +201,8 @@ def train_model(
         test_metrics = compute_metrics(tokenized["test"].labels, probs["test"], threshold)
         plots = save_plots(tokenized["test"].labels, probs["test"], threshold, work_dir / "plots")
 
-    steps = int(trainer.global_step)
-    seen = steps * train_config.batch_size
+    steps = int(record["steps"])
+    seen = steps * train_config.batch_size  # the global batch, whatever the number of processes
     device = describe_device()
     bundle_path = save_bundle(
         out_dir,
@@ -177,7 +214,7 @@ def train_model(
         metrics={
             "val": val_metrics,
             "test": test_metrics,
-            "best_epoch_score": _best_score(checkpoint),
+            "best_epoch_score": best_score if best_score is not None and np.isfinite(best_score) else None,
             "components": components,
             **({"lexical_choice": lexical_choice} if lexical_choice else {}),
         },
@@ -193,6 +230,8 @@ def train_model(
                 "history": history.rows,
                 "precision": precision,
                 "device": device,
+                "processes": train_config.world_size,
+                "strategy": strategy_for(train_config),
                 "steps": steps,
                 "fit_seconds": round(fit_seconds, 1),
                 "samples_per_second": round(seen / fit_seconds, 1),
@@ -284,8 +323,3 @@ def _bundle_tables(
         train = pd.Series(titles["train"], name="title")
         tables[CALIBRATION_TABLE] = train.sample(min(CALIBRATION_ROWS, len(train)), random_state=seed).to_frame()
     return tables
-
-
-def _best_score(checkpoint: ModelCheckpoint) -> float | None:
-    score = checkpoint.best_model_score
-    return float(score) if score is not None and np.isfinite(float(score)) else None

@@ -62,6 +62,7 @@ def quantized_model(
             "parity": parity_table(manifest),
             "bounds": json_metadata(manifest.bounds),
             "int8_smoothing": json_metadata(manifest.int8_smoothing or {"alpha": None}),
+            "pruning": json_metadata(manifest.pruning or {"variants": None}),
             "serving": location(manifest.serving),
             **{f"{v}_agreement": number(p.agreement) for v, p in manifest.parity.items()},
         },

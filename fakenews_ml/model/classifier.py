@@ -30,8 +30,15 @@ class HeadlineClassifier(nn.Module):
 
     @classmethod
     def from_encoder_config(cls, encoder_config: PretrainedConfig, config: ModelConfig) -> HeadlineClassifier:
-        """Same architecture with random weights: the skeleton a saved bundle's weights are loaded into."""
-        return cls(AutoModel.from_config(encoder_config, **_no_pooler(encoder_config)), config.pooling, config.dropout)
+        """Same architecture with random weights: the skeleton a saved bundle's weights are loaded into (cut to
+        the recorded shapes when the encoder was structurally pruned)."""
+        from fakenews_ml.model.pruning import PRUNED_SHAPES, shrink_to
+
+        encoder = AutoModel.from_config(encoder_config, **_no_pooler(encoder_config))
+        shapes = getattr(encoder_config, PRUNED_SHAPES, None)
+        if shapes is not None:
+            shrink_to(encoder, shapes)
+        return cls(encoder, config.pooling, config.dropout)
 
     @staticmethod
     def encoder_config(config: ModelConfig) -> PretrainedConfig:

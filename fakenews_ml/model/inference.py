@@ -17,7 +17,7 @@ def autocast_for(device: torch.device, dtype: torch.dtype | None):
     return contextlib.nullcontext()
 
 
-def _batches(split: TokenizedSplit, pad_token_id: int, batch_size: int):
+def padded_batches(split: TokenizedSplit, pad_token_id: int, batch_size: int):
     """Length-sorted batches, each padded to its own longest row. Plain numpy rather than a DataLoader:
     a DataLoader costs about a millisecond per call, which a served single headline would feel."""
     lengths = split.lengths()
@@ -44,7 +44,7 @@ def embed_rows(
     model.eval()
     device = next(model.parameters(), torch.empty(0)).device
     out = None
-    for batch in _batches(split, pad_token_id, batch_size):
+    for batch in padded_batches(split, pad_token_id, batch_size):
         with autocast_for(device, autocast_dtype):
             vectors = (
                 model.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device)).float().cpu().numpy()
@@ -83,7 +83,7 @@ def probs_and_embeddings(
     device = next(model.parameters(), torch.empty(0)).device
     probs = np.empty(len(split), dtype=np.float32)
     embeddings = None
-    for batch in _batches(split, pad_token_id, batch_size):
+    for batch in padded_batches(split, pad_token_id, batch_size):
         with autocast_for(device, autocast_dtype):
             output = model(batch["input_ids"].to(device), batch["attention_mask"].to(device))
         index = batch["index"].numpy()

@@ -18,7 +18,7 @@ TOLERANCE = 1e-4
 
 
 def _example(pad_token_id: int, lengths: list[int], vocab_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A batch of rows with the given lengths, padded like ``inference._batches`` pads."""
+    """A batch of rows with the given lengths, padded like ``inference.padded_batches`` pads."""
     generator = torch.Generator().manual_seed(seed)
     width = max(lengths)
     mask = (torch.arange(width)[None, :] < torch.tensor(lengths)[:, None]).long()

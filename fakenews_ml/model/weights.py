@@ -2,6 +2,9 @@
 
 - ``fp32``: the trained weights as they are.
 - ``bf16``: floating tensors cast to bfloat16 (half the size; run on CPU with bf16 kernels).
+- ``pruned``: fp32 weights of a structurally pruned model (fewer heads and FFN neurons, ``model/pruning.py``);
+  the smaller shapes come from the encoder's config.json, which builds the skeleton.
+- ``pruned_int8``: the pruned model, then dynamic int8 as below.
 - ``int8``: dynamic int8 (``torch.ao``) — every Linear weight stored as int8 with a scale and zero point
   per output channel (per-tensor in bundles written before), rebuilt into ``DynamicQuantizedLinear``
   modules on load; Linears smoothed before quantization (``model/smoothing.py``) keep their input scale
@@ -17,7 +20,9 @@ from torch import nn
 
 from fakenews_ml.model.smoothing import smoothed_names, wrap_smoothed
 
-VARIANTS = ("fp32", "bf16", "int8")
+VARIANTS = ("fp32", "bf16", "int8", "pruned", "pruned_int8")
+# How each variant's tensors are stored: a pruned model differs in shape only, not in encoding.
+CODECS = {"fp32": "fp32", "bf16": "bf16", "int8": "int8", "pruned": "fp32", "pruned_int8": "int8"}
 _INT8 = ".weight_int8"
 _AXIS = ".weight_axis"  # present for per-channel weights only
 
@@ -45,6 +50,7 @@ def _owner(key: str) -> str:
 
 def pack(model: nn.Module, variant: str) -> dict[str, torch.Tensor]:
     """The tensors to store for ``model`` (for int8: an already-quantized model)."""
+    variant = CODECS.get(variant, variant)
     if variant == "fp32":
         return {k: v.detach().float().contiguous() for k, v in model.state_dict().items()}
     if variant == "bf16":
@@ -88,6 +94,7 @@ def _qweight(tensors: dict[str, torch.Tensor], name: str) -> torch.Tensor:
 
 def unpack(skeleton: nn.Module, tensors: dict[str, torch.Tensor], variant: str) -> nn.Module:
     """Load stored tensors into a freshly built (randomly initialised) model of the right architecture."""
+    variant = CODECS.get(variant, variant)
     if variant in ("fp32", "bf16"):
         if variant == "bf16":
             skeleton = skeleton.to(torch.bfloat16)

@@ -31,7 +31,7 @@ def add_serve(sub) -> None:
     p.add_argument(
         "--variant",
         default="auto",
-        choices=["auto", "fp32", "int8", "bf16"],
+        choices=["auto", "fp32", "int8", "bf16", "pruned", "pruned_int8"],
         help="auto = the quantized variant the bundle recommends, else fp32",
     )
     p.add_argument(

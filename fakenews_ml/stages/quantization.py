@@ -1,4 +1,4 @@
-"""quantized_model: CPU serving variants of a trained bundle (int8, bf16), each a bundle of its own inside it,
+"""quantized_model: CPU serving variants of a trained bundle (int8, bf16, optionally pruned), each a bundle of its own inside it,
 with a parity report against fp32 on the frozen test split."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from fakenews_ml.environment import artifact_store
 from fakenews_ml.errors import BundleError
 from fakenews_ml.manifests import NewsSplits, QuantizedModel, TrainedModel, VariantParity
 from fakenews_ml.predict import VARIANT_DIR, variant_path
-from fakenews_ml.quantize import REPORT_FILE, quantize_bundle, smoothing_alpha
+from fakenews_ml.quantize import REPORT_FILE, pruning_settings, quantize_bundle, smoothing_alpha
 from fakenews_ml.store import join
 
 CODE_VERSION = code_version(__name__)
@@ -37,6 +37,7 @@ def _manifest(bundle: str, report: dict, config: QuantizeConfig, reused: bool) -
         fp32_rows_per_second=report["fp32"]["rows_per_second"],
         eval_rows=report["eval_rows"],
         int8_smoothing=report.get("int8_smoothing"),
+        pruning=report.get("pruning"),
         recommended=report["recommended"],
         serving=store.location(variant_path(path, "auto")),
         passed=len(failed) < len(config.variants),
@@ -63,8 +64,15 @@ def _existing_report(bundle: str, config: QuantizeConfig, eval_rows: int) -> dic
         == {"max_accuracy_drop": config.max_accuracy_drop, "min_agreement": config.min_agreement}
         and report.get("eval_rows") == eval_rows
         and (report.get("int8_smoothing") or {}).get("alpha") == smoothing_alpha(path, config)
+        and _same_pruning(report.get("pruning"), pruning_settings(config))
     )
     return report if same else None
+
+
+def _same_pruning(recorded: dict | None, wanted: dict | None) -> bool:
+    if wanted is None:
+        return True  # no pruned variant asked for: a report that also has one serves the others as well
+    return recorded is not None and all(recorded.get(k) == v for k, v in wanted.items())
 
 
 def quantize_or_reuse(trained: TrainedModel, splits: NewsSplits, config: QuantizeConfig) -> QuantizedModel:

@@ -38,7 +38,9 @@ def model_config_for(tokenized: TokenizedNews, pooling: str = "mean", dropout: f
 def training_key(tokenized: TokenizedNews, model_config: ModelConfig, train_config: TrainConfig) -> str:
     """Everything that changes the trained weights: the tokens, the model and training settings (with the
     precision actually used), and the training code's version. Progress bars and thread counts do not."""
-    settings = train_config.model_dump(exclude={"progress_bar", "num_threads"})
+    # devices and num_nodes change the result (how many processes share each batch and draw dropout);
+    # how the processes are started (strategy) does not
+    settings = train_config.model_dump(exclude={"progress_bar", "num_threads", "strategy"})
     settings["precision"] = resolve_precision(train_config.precision, train_config.accelerator)
     return content_key(tokenized.fingerprint, model_config.model_dump(), settings, CODE_VERSION)
 
