@@ -42,6 +42,9 @@ SCREENSHOTS = Path(
     os.environ.get("FAKENEWS_SCREENSHOTS") or Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 )
 MAX_SCREENSHOT_BYTES = 300_000
+needs_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason=f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+)
 DEFS = Path(__file__).with_name("dagster_defs.py")
 
 
@@ -289,9 +292,6 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
-@pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason=f"Debian's chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-)
 def judge_drift_days(dagster_home: Path, days: list[str]) -> None:
     """Materialize the stand-in drift_report and its check for ``days`` into the instance ``dagster dev`` serves
     (the check judges the dashboard's real drift reports), as the drift job would have."""
@@ -319,6 +319,7 @@ def verdict_banner(page) -> str:
     return " ".join(box.inner_text().split())
 
 
+@needs_chromium
 def test_browser_classifies_uploads_and_screenshots_every_page(streamlit_server, dashboard_home, dagster_server):
     """... and, after a drifted day, shows the same drift verdict on the Monitoring and Pipeline pages."""
     from playwright.sync_api import sync_playwright
@@ -408,4 +409,75 @@ def test_browser_classifies_uploads_and_screenshots_every_page(streamlit_server,
     shown = re.search(r"Failed checks\s+(\d+)", body)
     assert shown and int(shown.group(1)) == info.failed_checks  # failed partitions counted, as Dagster does
     for name in ("predict", "predict_csv", "monitoring", "models", "pipeline"):
+        assert 0 < (SCREENSHOTS / f"{name}.png").stat().st_size <= MAX_SCREENSHOT_BYTES
+
+
+def dagster_text(page) -> str:
+    return " ".join(page.inner_text("body").split())
+
+
+def skip_community_dialog(page) -> None:
+    """Dismiss the Dagster UI's first-visit "Join the Dagster community" dialog (it would cover a screenshot)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    dialog = page.get_by_text("Join the Dagster community")
+    try:
+        dialog.wait_for(timeout=5_000)
+    except PlaywrightTimeout:
+        return
+    page.get_by_role("button", name="Skip").click()
+    dialog.wait_for(state="detached", timeout=10_000)
+
+
+@needs_chromium
+def test_dagster_ui_shows_the_same_drift_verdict(dagster_server, dashboard_home):
+    """The Dagster UI itself, after a drifted day, says what the dashboard says: the drift_report asset's page
+    names the drifted day, and its checks view shows drift_within_thresholds failed for that day's partition
+    with the project's verdict and reason (saved as dagster_asset.png and dagster_checks.png)."""
+    from playwright.sync_api import sync_playwright
+
+    from fakenews_ml.monitoring.drift_store import drift_history
+    from fakenews_ml.monitoring.verdict import verdict_of
+
+    url, dagster_home = dagster_server
+    drift_days = dashboard_home["drift"]["days"]
+    drifted = drift_days["drifted"]
+    judge_drift_days(dagster_home, [drift_days["calm"], drift_days["drifted"]])
+    day = drift_history().set_index("partition").loc[drifted]  # what the Monitoring page reads
+    verdict = verdict_of(day["status"])
+    assert (day["status"], verdict.label, verdict.passed) == ("drifted", "drift", False)
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"{url}/assets/drift_report")
+            page.get_by_text("Latest materialization").wait_for(timeout=120_000)
+            skip_community_dialog(page)
+            page.get_by_text("Latest check results").wait_for(timeout=60_000)
+            page.get_by_text(drifted, exact=True).first.wait_for(timeout=60_000)
+            page.wait_for_timeout(1500)
+            asset_text = dagster_text(page)
+            screenshot(page, "dagster_asset")
+
+            page.goto(f"{url}/assets/drift_report?view=checks")
+            page.get_by_text("Evaluation result").wait_for(timeout=120_000)
+            skip_community_dialog(page)
+            page.get_by_text("verdict", exact=True).wait_for(timeout=60_000)
+            page.wait_for_timeout(1500)
+            checks_text = dagster_text(page)
+            screenshot(page, "dagster_checks")
+        finally:
+            browser.close()
+
+    assert "Join the Dagster community" not in asset_text + checks_text  # dismissed, not in the screenshots
+    assert "drift_report" in asset_text
+    assert re.search(rf"Latest materialization (\S+ ){{0,4}}{drifted}\b", asset_text), asset_text
+    assert "Checks (1)" in checks_text and "drift_within_thresholds Failed" in checks_text
+    # the latest execution: the drifted day's partition, failed, with the verdict and reason the dashboard shows
+    assert f"Partition {drifted}" in checks_text and "Evaluation result Failed" in checks_text
+    assert f"verdict {verdict.label}" in checks_text and f"status {day['status']}" in checks_text
+    assert f"retrain {str(verdict.retrain).lower()}" in checks_text
+    assert " ".join(str(day["reason"]).split()) in checks_text
+    for name in ("dagster_asset", "dagster_checks"):
         assert 0 < (SCREENSHOTS / f"{name}.png").stat().st_size <= MAX_SCREENSHOT_BYTES
