@@ -88,6 +88,35 @@ def test_the_sample_is_seeded_and_keeps_the_class_shares():
     assert len(kept) == 10 and rare[kept].sum() == 1  # a rare class stays in
 
 
+OPEN_AT_ONCE = """
+import sys, time
+from fakenews_ml.search.storage import open_storage
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # every process opens at the same instant
+open_storage(sys.argv[1])
+print("OPENED")
+"""
+
+
+def test_workers_opening_a_new_storage_at_once_all_get_it(tmp_path):
+    """The first workers of a search race to create its tables; the losers must open them, not fail."""
+    import time
+
+    for round_ in range(2):
+        url = f"sqlite:///{tmp_path / f'race{round_}' / 'studies.db'}"
+        start = str(time.time() + 4)
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-c", OPEN_AT_ONCE, url, start],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        outputs = [worker.communicate(timeout=120)[0] for worker in workers]
+        assert all("OPENED" in out for out in outputs), "\n".join(o[-1500:] for o in outputs)
+
+
 def test_storage_urls_hide_passwords_and_carry_a_schema():
     url = "postgresql://dagster:s3cr%40t@db.internal:5432/dagster"
     assert "s3cr" not in redact(url) and "db.internal:5432/dagster" in redact(url)

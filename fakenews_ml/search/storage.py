@@ -9,6 +9,7 @@ their migration state in a table named ``alembic_version`` and must not share on
 from __future__ import annotations
 
 import importlib.util
+import time
 import warnings
 from pathlib import Path
 from urllib.parse import unquote
@@ -16,6 +17,7 @@ from urllib.parse import unquote
 HEARTBEAT_S = 60  # a running trial's heartbeat; one silent for GRACE_S (its worker died) is marked failed
 GRACE_S = 300
 SQLITE_TIMEOUT_S = 60
+CREATE_ATTEMPTS = 3  # opening a new storage: a lost race to create its tables is retried
 
 
 def redact(url: str) -> str:
@@ -74,6 +76,7 @@ def _create_schema(url: str, schema: str) -> None:
 def open_storage(url: str):
     """An ``optuna.storages.RDBStorage`` for ``url`` (tables created on first use), with trial heartbeats."""
     import optuna
+    import sqlalchemy.exc
     from sqlalchemy.engine import make_url
 
     url = _with_available_driver(url)
@@ -89,8 +92,17 @@ def open_storage(url: str):
         if schema:
             _create_schema(url, schema)
         engine_kwargs = {"pool_pre_ping": True}
-    with warnings.catch_warnings():  # heartbeats are marked experimental; they are how a dead worker's trial ends
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
-        )
+    for attempt in range(CREATE_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():  # heartbeats are experimental; they are how a dead worker's trial ends
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
+                )
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError):
+            # Two workers opening a new storage at once both create its tables ("already exists") or stamp its
+            # schema revision (a duplicate key) and one loses; when it retries, both are there and it creates
+            # nothing. An unreachable database fails every attempt and raises.
+            if attempt == CREATE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
