@@ -10,7 +10,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pandas as pd
 import pytest
 import requests
 import yaml
+from deploy.processes import stop_group
 
 from fakenews_ml.wandb_offline import finished_offline_runs
 
@@ -170,20 +170,6 @@ def test_headless_materialize_twice_on_a_real_sample(tmp_path, datasets_dir, tin
         assert tags["dagster/code_version"] == code_version("fakenews_ml.stages.ingest")
 
 
-def _stop_group(process: subprocess.Popen) -> None:
-    """SIGTERM to the process group we started (dagster dev and its webserver, daemon, code server)."""
-    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 GRAPHQL_QUERY = """
 {
   assetNodes { assetKey { path } groupName assetChecksOrError { ... on AssetChecks { checks { name blocking } } } }
@@ -270,7 +256,7 @@ def test_dagster_dev_serves_the_graph_and_the_readme_stops_its_sensor(tmp_path, 
             assert _sensor_states(port)["drift_sensor"]["status"] == "RUNNING"
             assert _daemon_view(env, after["drift_sensor"]["selectorId"]) == "RUNNING"
         finally:
-            _stop_group(process)
+            stop_group(process, grace_s=30)  # dagster dev and its webserver, daemon, code server
     nodes = {"/".join(node["assetKey"]["path"]): node for node in data["assetNodes"]}
     assert set(nodes) == set(ALL_ASSET_NAMES)
     assert nodes["trained_model"]["groupName"] == "training"
