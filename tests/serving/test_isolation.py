@@ -128,4 +128,6 @@ def test_a_big_csv_is_parsed_off_the_event_loop(api, http):
     assert result["status"] == 413 and f"{rows} CSV rows" in result["detail"]  # it was parsed whole
     during = [seconds for started, seconds in latencies if started < result["end"]]
     assert result["seconds"] > 1.0 and len(during) >= 3, (result, latencies)
-    assert max(during) < 1.0, during  # a stalled event loop answered /health only after the parse (seconds)
+    # A stalled event loop answers a /health sent during the parse only after it: nearly the whole parse time.
+    # Half of it (at least 1 s) leaves room for a busy CI core delaying one answer.
+    assert max(during) < max(1.0, 0.5 * result["seconds"]), (result["seconds"], during)
