@@ -18,6 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 URL_ENV = "DAGSTER_WEBSERVER_URL"
+# Where a browser opens the Dagster UI, when that differs from where this server reaches its API (compose
+# and Kubernetes: http://webserver:3000 inside, a public address outside). Default: the same URL.
+UI_URL_ENV = "DAGSTER_UI_URL"
 DEFAULT_URL = "http://127.0.0.1:3000"
 RETRAIN_JOB_ENV = "FAKENEWS_RETRAIN_JOB"
 # The job launched when FAKENEWS_RETRAIN_JOB is not set: this project's retrain job (fakenews_assets.jobs).
@@ -371,9 +374,13 @@ class DagsterClient:
                     return location, repository, job
         return None
 
+    @property
+    def ui_url(self) -> str:
+        return display_url((os.environ.get(UI_URL_ENV) or self.url).rstrip("/"))
+
     def run_url(self, run_id: str) -> str:
-        """The run's page in the Dagster UI."""
-        return f"{self.shown_url}/runs/{run_id}"
+        """The run's page in the Dagster UI, at the address a browser uses."""
+        return f"{self.ui_url}/runs/{run_id}"
 
     def job_assets(self, location: str, repository: str, job: str) -> list[str]:
         """The assets ``job`` materializes (raises DagsterError when Dagster cannot say)."""

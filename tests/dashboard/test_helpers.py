@@ -129,3 +129,13 @@ def test_runs_are_named_by_their_job_or_the_assets_they_materialized():
     assert job_label("__ASSET_JOB", ("raw_news", "validated_news")) == "asset materialization: raw_news, validated_news"
     many = [f"asset_{i}" for i in range(5)]
     assert job_label("__ASSET_JOB_0", many) == "asset materialization: asset_0, asset_1, asset_2 +2 more"
+
+
+def test_run_links_use_the_address_a_browser_opens(monkeypatch):
+    from dashboards.dagster_client import UI_URL_ENV, DagsterClient
+
+    client = DagsterClient("http://webserver:3000/")
+    monkeypatch.delenv(UI_URL_ENV, raising=False)
+    assert client.run_url("abc") == "http://webserver:3000/runs/abc"
+    monkeypatch.setenv(UI_URL_ENV, "https://user:secret@dagster.example.com/")
+    assert client.run_url("abc") == "https://dagster.example.com/runs/abc"
