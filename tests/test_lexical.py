@@ -187,3 +187,34 @@ def test_lexical_weights_that_do_not_fit_their_scheme_are_refused(tiny_bundle_co
     (tiny_bundle_copy / "bundle.json").write_text(json.dumps(meta))
     with pytest.raises(BundleError, match="do not fit feature scheme 1"):
         load_bundle(tiny_bundle_copy)
+
+
+@pytest.mark.parametrize("scheme", [1, 3])
+def test_cached_char_ngrams_count_exactly_what_sklearn_counts(tiny_frames, scheme):
+    from fakenews_ml.model.lexical import WordCachedCharNgrams, _vectorizers
+
+    char_block = _vectorizers(scheme)[1]
+    assert isinstance(char_block, WordCachedCharNgrams)
+    titles = tiny_frames["train"]["title"].tolist() + [
+        "Ünïcode  tabs\tand\nnewlines",
+        "a",
+        "ALL CAPS HEADLINE!!",
+        "word word word",
+        "   ",
+    ]
+    cached = WordCachedCharNgrams(char_block.vectorizer)
+    for _ in range(2):  # the first call fills the word cache, the second reads it
+        difference = cached.transform(titles) - char_block.vectorizer.transform(titles)
+        assert difference.nnz == 0 or not difference.data.any()
+    assert "word" in cached._words
+
+
+def test_the_word_cache_is_bounded(monkeypatch):
+    from fakenews_ml.model.lexical import WordCachedCharNgrams, _vectorizers
+
+    monkeypatch.setattr(WordCachedCharNgrams, "CACHED_WORDS", 3)
+    cached = WordCachedCharNgrams(_vectorizers()[1].vectorizer)
+    cached.transform(["one two three"])
+    counts = cached.transform(["four five"])
+    assert set(cached._words) == {"four", "five"}
+    assert not (counts - cached.vectorizer.transform(["four five"])).data.any()

@@ -12,6 +12,7 @@ a few tensors stored in safetensors next to the transformer weights: nothing is 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -70,8 +71,10 @@ def _vectorizers(scheme: int = SCHEME) -> tuple:
 
     blocks = [
         words(scheme == 1),
-        HashingVectorizer(
-            analyzer="char_wb", ngram_range=(2, 5), n_features=CHAR_FEATURES, lowercase=scheme == 1, **common
+        WordCachedCharNgrams(
+            HashingVectorizer(
+                analyzer="char_wb", ngram_range=(2, 5), n_features=CHAR_FEATURES, lowercase=scheme == 1, **common
+            )
         ),
     ]
     if scheme >= 2:
@@ -79,6 +82,56 @@ def _vectorizers(scheme: int = SCHEME) -> tuple:
     if scheme >= 3:
         blocks.append(words(lowercase=True))
     return tuple(blocks)
+
+
+class WordCachedCharNgrams:
+    """``vectorizer.transform`` (a ``char_wb`` HashingVectorizer) with each word's hashed n-grams cached.
+
+    ``char_wb`` n-grams never cross a word, and headlines reuse few words, so a title's counts are the sum of
+    its words'. sklearn builds and hashes every n-gram in Python on every call: that was 80% of the lexical
+    half's time, a third of the student's (2,000 headlines: 0.21 s of 0.26 s). New words of a call are hashed
+    together by the vectorizer itself, so the counts are exactly its own."""
+
+    CACHED_WORDS = 2**16
+
+    def __init__(self, vectorizer):
+        self.vectorizer = vectorizer
+        self.n_features = vectorizer.n_features
+        self._white_spaces = re.compile(r"\s\s+")  # sklearn's own whitespace rule for char_wb
+        self._words: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _word_columns(self, words: set[str]) -> None:
+        new = [word for word in words if word not in self._words]
+        if not new:
+            return
+        if len(self._words) + len(new) > self.CACHED_WORDS:
+            self._words.clear()
+        counts = self.vectorizer.transform(new)  # a word alone is a document of one word
+        for i, word in enumerate(new):
+            row = slice(counts.indptr[i], counts.indptr[i + 1])
+            self._words[word] = (counts.indices[row], counts.data[row])
+
+    def transform(self, titles: Sequence[str]):
+        from scipy.sparse import csr_matrix
+
+        if self.vectorizer.lowercase:
+            titles = [title.lower() for title in titles]
+        split = [self._white_spaces.sub(" ", title).split() for title in titles]
+        self._word_columns({word for words in split for word in words})
+        cached = [self._words[word] for words in split for word in words]
+        if not cached:
+            return csr_matrix((len(titles), self.n_features), dtype=np.float32)
+        rows = np.repeat(np.arange(len(titles)), [len(words) for words in split])
+        counts = csr_matrix(
+            (
+                np.concatenate([data for _, data in cached]),
+                (np.repeat(rows, [len(indices) for indices, _ in cached]), np.concatenate([i for i, _ in cached])),
+            ),
+            shape=(len(titles), self.n_features),
+            dtype=np.float32,
+        )
+        counts.sum_duplicates()  # a title's repeated words and n-grams add up
+        return counts
 
 
 def _offsets(scheme: int) -> np.ndarray:
