@@ -16,7 +16,7 @@ def daily_out_of_domain(frame: pd.DataFrame) -> pd.DataFrame:
     scored = frame[frame["out_of_domain"].notna()]
     daily = (
         scored.assign(
-            day=scored["created_at"].dt.tz_convert("UTC").dt.floor("1D").dt.tz_localize(None),
+            day=scored["created_at"].dt.tz_convert("UTC").dt.strftime("%Y-%m-%d"),
             flag=scored["out_of_domain"].astype(bool).astype(int),
         )
         .groupby(["day", "model_version"])
@@ -37,12 +37,13 @@ def out_of_domain_chart(frame: pd.DataFrame) -> None:
         alt.Chart(daily)
         .mark_bar()
         .encode(
-            x=alt.X("day:T", title=None, timeUnit="yearmonthdate", axis=alt.Axis(format="%Y-%m-%d")),
+            # one band per logged day, as the other daily charts: a time axis spread one day over two ticks
+            x=alt.X("day:O", title=None, sort="ascending", axis=alt.Axis(labelAngle=-30)),
             xOffset="model_version:N",
             y=alt.Y("share:Q", title="share out of domain", axis=alt.Axis(format="%")),
             color=alt.Color("model_version:N", legend=alt.Legend(orient="bottom", title=None)),
             tooltip=[
-                alt.Tooltip("day:T", title="day (UTC)", format="%Y-%m-%d"),
+                alt.Tooltip("day:O", title="day (UTC)"),
                 "model_version:N",
                 alt.Tooltip("share:Q", format=".1%"),
                 alt.Tooltip("outside:Q", title="outside"),

@@ -157,6 +157,7 @@ def quality_section(range_name: str) -> None:
             y=alt.Y("value:Q", title="score", scale=alt.Scale(domain=[0, 1])),
             color=alt.Color("model_version:N", legend=alt.Legend(orient="bottom", title=None)),
             strokeDash=alt.StrokeDash("metric:N", legend=alt.Legend(orient="bottom", title=None)),
+            shape=alt.Shape("metric:N", legend=None),  # a single day has points but no line to dash
             tooltip=["day:O", "model_version:N", "metric:N", alt.Tooltip("value:Q", format=".3f"), "rows:Q"],
         )
         .properties(height=240)

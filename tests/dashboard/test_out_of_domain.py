@@ -52,5 +52,6 @@ def test_daily_share_counts_only_scored_rows():
         }
     )
     daily = daily_out_of_domain(frame)
+    assert daily["day"].tolist() == ["2026-12-01", "2026-12-02"]
     assert daily["scored"].tolist() == [2, 2] and daily["share"].tolist() == [0.5, 1.0]
     assert daily_out_of_domain(frame.drop(columns="out_of_domain")).empty
