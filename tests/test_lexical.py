@@ -218,3 +218,18 @@ def test_the_word_cache_is_bounded(monkeypatch):
     counts = cached.transform(["four five"])
     assert set(cached._words) == {"four", "five"}
     assert not (counts - cached.vectorizer.transform(["four five"])).data.any()
+
+
+def test_threads_sharing_a_full_word_cache_count_exactly(tiny_frames, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fakenews_ml.model.lexical import WordCachedCharNgrams, _vectorizers
+
+    monkeypatch.setattr(WordCachedCharNgrams, "CACHED_WORDS", 20)  # emptied again and again
+    cached = WordCachedCharNgrams(_vectorizers()[1].vectorizer)
+    titles = tiny_frames["train"]["title"].tolist()
+    batches = [titles[i : i + 7] for i in range(0, len(titles), 7)] * 3
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(cached.transform, batches))
+    for batch, counts in zip(batches, results):
+        assert not (counts - cached.vectorizer.transform(batch)).data.any()
