@@ -191,8 +191,10 @@ def main() -> None:
                 "-A",
                 "dagster_celery.app",
                 "--",
-                "--pool",
-                "solo",
+                # the pool the README documents (prefork), one task at a time: with "solo" a long step blocks the
+                # broker connection, RabbitMQ drops it and hands the task to the other worker (a second training)
+                "--concurrency",
+                "1",
             ],
             env={**shared, "FAKENEWS_HOME": str(root / name)},
             cwd=REPO,

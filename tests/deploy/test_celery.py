@@ -97,8 +97,10 @@ def test_two_celery_workers_with_separate_disks_run_the_lifecycle(
                     "-A",
                     "dagster_celery.app",
                     "--",
-                    "--pool",
-                    "solo",
+                    # the pool the README documents (prefork), one task at a time: with "solo" a long step blocks the
+                    # broker connection, RabbitMQ drops it and hands the task to the other worker (a second training)
+                    "--concurrency",
+                    "1",
                 ],
                 env=env(name),
                 cwd=tmp_path,
